@@ -1,0 +1,424 @@
+"""The array kernels in tichchap.ops, against three oracles:
+
+1. the slow loop versions in tichchap.ops.reference, on a grid of shapes, kernels, strides and paddings;
+2. central finite differences in float64 with a random upstream gradient;
+3. PyTorch (CPU) forward and backward, float32 and float64 (skipped where torch is absent).
+
+Shapes are non-square (H != W, kh != kw) on purpose: square shapes hide transposition bugs.
+"""
+
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+
+from tichchap.errors import ConfigError, ShapeError
+from tichchap.ops import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv_output_size,
+    depthwise_conv2d_backward,
+    depthwise_conv2d_forward,
+    im2col,
+    pad2d,
+    pool2d_backward,
+    pool2d_forward,
+    resolve_padding,
+    same_padding,
+)
+from tichchap.ops import reference
+
+PADDINGS = ("valid", "same")
+
+
+def seeded_rng(*case):
+    """A generator seeded from the test case, the same in every run (``hash`` of str is not)."""
+    return np.random.default_rng(zlib.crc32(repr(case).encode()))
+
+
+def distinct_values(rng, shape, dtype=np.float64):
+    """Random values at least 0.01 apart, so no max-pool window has a tie (even after +-1e-6)."""
+    size = int(np.prod(shape))
+    values = (rng.permutation(size) - size / 2) * 0.02 + rng.uniform(0, 0.005, size)
+    return values.reshape(shape).astype(dtype)
+
+
+# ------------------------------------------------------------------------------------- padding
+
+
+@pytest.mark.parametrize(
+    "in_size, kernel, stride, expected",
+    [
+        (28, 3, 2, (0, 1)),  # total 1: the extra row goes to the bottom
+        (7, 3, 2, (1, 1)),
+        (6, 3, 2, (0, 1)),
+        (5, 4, 1, (1, 2)),
+        (8, 2, 2, (0, 0)),
+        (5, 1, 3, (0, 0)),
+        (10, 5, 1, (2, 2)),
+        (4, 7, 1, (3, 3)),  # window bigger than the input
+    ],
+)
+def test_same_padding_matches_tensorflow_rule(in_size, kernel, stride, expected):
+    assert same_padding(in_size, kernel, stride) == expected
+
+
+def test_conv_output_size():
+    assert conv_output_size(28, 5, 1, "valid") == 24
+    assert conv_output_size(28, 5, 1, "same") == 28
+    assert conv_output_size(7, 3, 2, "valid") == 3
+    assert conv_output_size(7, 3, 2, "same") == 4
+    assert conv_output_size(7, 2, 3, "valid") == 2
+    with pytest.raises(ShapeError, match="too small"):
+        conv_output_size(3, 5, 1, "valid")
+    with pytest.raises(ConfigError, match="padding"):
+        conv_output_size(3, 5, 1, "full")
+    with pytest.raises(ConfigError, match="stride"):
+        conv_output_size(3, 1, 0, "valid")
+
+
+def test_resolve_padding_and_pad2d():
+    assert resolve_padding((7, 6), (3, 2), (2, 2), "same") == ((1, 1), (0, 0))
+    assert resolve_padding((28, 28), (3, 3), (2, 2), "same") == ((0, 1), (0, 1))
+    assert resolve_padding((7, 6), (3, 2), (2, 2), "valid") == ((0, 0), (0, 0))
+    x = np.arange(2 * 3 * 2 * 1, dtype=np.float32).reshape(2, 3, 2, 1)
+    assert pad2d(x, ((0, 0), (0, 0))) is x
+    padded = pad2d(x, ((1, 2), (0, 1)), value=-np.inf)
+    assert padded.dtype == np.float32 and padded.shape == (2, 6, 3, 1)
+    np.testing.assert_array_equal(padded, np.pad(x, ((0, 0), (1, 2), (0, 1), (0, 0)), constant_values=-np.inf))
+
+
+# ------------------------------------------------------------------------------ im2col / col2im
+
+
+def test_im2col_is_a_view_with_the_window_values():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    cols = im2col(x, 3, 2, 2, 3)
+    assert cols.shape == (2, 3, 2, 3, 2, 3)
+    assert np.shares_memory(cols, x) and cols.dtype == np.float32
+    for oh, ow, i, j in itertools.product(range(3), range(2), range(3), range(2)):
+        np.testing.assert_array_equal(cols[:, oh, ow, i, j, :], x[:, oh * 2 + i, ow * 3 + j, :])
+
+
+@pytest.mark.parametrize("kh, kw, sh, sw", [(3, 2, 1, 1), (3, 2, 2, 3), (2, 3, 3, 1), (1, 1, 2, 2)])
+def test_col2im_is_the_adjoint_of_im2col(kh, kw, sh, sw):
+    # <im2col(x), d> == <x, col2im(d)> for all x, d  defines col2im as im2col's transpose.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 8, 7, 3))
+    cols = im2col(x, kh, kw, sh, sw)
+    d = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(np.sum(cols * d), np.sum(x * col2im(d, x.shape, kh, kw, sh, sw)), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ fast kernels vs. reference
+
+KERNELS = [(1, 1), (3, 3), (3, 2), (2, 4)]
+STRIDES = [(1, 1), (2, 2), (3, 3), (2, 1)]
+INPUT_SHAPES = [(2, 7, 6, 3), (3, 8, 9, 2)]
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("strides", STRIDES)
+@pytest.mark.parametrize("kernel_hw", KERNELS)
+def test_conv2d_matches_reference(kernel_hw, strides, padding):
+    rng = seeded_rng(kernel_hw, strides, padding)
+    for x_shape, use_bias in zip(INPUT_SHAPES, (True, False)):
+        x = rng.standard_normal(x_shape)
+        kernel = rng.standard_normal((*kernel_hw, x_shape[3], 4))
+        bias = rng.standard_normal(4) if use_bias else None
+        y, cache = conv2d_forward(x, kernel, bias, strides, padding)
+        np.testing.assert_allclose(y, reference.conv2d_reference(x, kernel, bias, strides, padding), atol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        dx, dk, db = conv2d_backward(dy, cache)
+        rdx, rdk, rdb = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dy)
+        np.testing.assert_allclose(dx, rdx, atol=1e-12)
+        np.testing.assert_allclose(dk, rdk, atol=1e-12)
+        if use_bias:
+            np.testing.assert_allclose(db, rdb, atol=1e-12)
+        else:
+            assert db is None
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("strides", STRIDES)
+@pytest.mark.parametrize("kernel_hw", [(3, 3), (3, 2), (1, 2)])
+@pytest.mark.parametrize("depth_multiplier", [1, 2])
+def test_depthwise_conv2d_matches_reference(kernel_hw, strides, padding, depth_multiplier):
+    rng = seeded_rng(kernel_hw, strides, padding, depth_multiplier)
+    x = rng.standard_normal((2, 7, 6, 3))
+    kernel = rng.standard_normal((*kernel_hw, 3, depth_multiplier))
+    bias = rng.standard_normal(3 * depth_multiplier)
+    y, cache = depthwise_conv2d_forward(x, kernel, bias, strides, padding)
+    np.testing.assert_allclose(
+        y, reference.depthwise_conv2d_reference(x, kernel, bias, strides, padding), atol=1e-12
+    )
+    dy = rng.standard_normal(y.shape)
+    got = depthwise_conv2d_backward(dy, cache)
+    expected = reference.depthwise_conv2d_backward_reference(x, kernel, bias, strides, padding, dy)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-12)
+
+
+POOLS = [(2, 2), (3, 3), (2, 3), (3, 1)]
+POOL_STRIDES = [(1, 1), (2, 2), (3, 3), (1, 2)]
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("strides", POOL_STRIDES)
+@pytest.mark.parametrize("pool_size", POOLS)
+def test_pool2d_matches_reference(pool_size, strides, padding, mode):
+    rng = seeded_rng(pool_size, strides, padding, mode)
+    for x_shape in [(2, 7, 6, 3), (1, 8, 9, 2)]:
+        x = rng.standard_normal(x_shape)
+        y, cache = pool2d_forward(x, pool_size, strides, padding, mode)
+        np.testing.assert_allclose(y, reference.pool2d_reference(x, pool_size, strides, padding, mode), atol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        np.testing.assert_allclose(
+            pool2d_backward(dy, cache),
+            reference.pool2d_backward_reference(x, pool_size, strides, padding, mode, dy),
+            atol=1e-12,
+        )
+
+
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum_only():
+    x = np.zeros((1, 4, 4, 1))
+    x[0, 0, 1, 0] = x[0, 1, 0, 0] = 5.0  # a tie in the first window: (0, 1) comes first row-major
+    y, cache = pool2d_forward(x, 2, 2, "valid", "max")
+    dx = pool2d_backward(np.ones_like(y), cache)
+    assert dx[0, 0, 1, 0] == 1.0 and dx[0, 1, 0, 0] == 0.0
+    assert dx.sum() == 4.0  # all-zero windows: exactly one element each gets the gradient
+    np.testing.assert_array_equal(dx, reference.pool2d_backward_reference(x, 2, 2, "valid", "max", np.ones_like(y)))
+
+
+def test_same_pooling_padding_never_wins_and_averages_real_inputs_only():
+    x = -np.ones((1, 3, 3, 1))  # all negative: a zero pad would win a max
+    y, _ = pool2d_forward(x, 2, 2, "same", "max")
+    np.testing.assert_array_equal(y, -np.ones((1, 2, 2, 1)))
+    x = np.arange(9.0).reshape(1, 3, 3, 1)
+    y, _ = pool2d_forward(x, 2, 2, "same", "avg")
+    # windows: [0,1,3,4] [2,5] [6,7] [8] -- padded at the bottom/right only
+    np.testing.assert_allclose(y[0, :, :, 0], [[2.0, 3.5], [6.5, 8.0]])
+
+
+# --------------------------------------------------------------------- finite-difference checks
+
+
+def numerical_gradient(f, array, eps=1e-6):
+    """Central differences of the scalar f() with respect to every element of ``array`` (in place)."""
+    grad = np.zeros_like(array)
+    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
+    for k in range(flat.size):
+        original = flat[k]
+        flat[k] = original + eps
+        plus = f()
+        flat[k] = original - eps
+        minus = f()
+        flat[k] = original
+        flat_grad[k] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def assert_gradient_close(analytic, numeric, tol=1e-7):
+    scale = max(np.abs(numeric).max(), 1.0)
+    assert np.abs(analytic - numeric).max() / scale < tol
+
+
+@pytest.mark.parametrize(
+    "kernel_hw, strides, padding",
+    [((3, 2), (1, 1), "valid"), ((3, 2), (2, 2), "same"), ((2, 3), (3, 2), "same"), ((4, 3), (2, 3), "valid")],
+)
+def test_conv2d_finite_differences(kernel_hw, strides, padding):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 7, 6, 3))
+    kernel = rng.standard_normal((*kernel_hw, 3, 2))
+    bias = rng.standard_normal(2)
+    y, cache = conv2d_forward(x, kernel, bias, strides, padding)
+    dy = rng.standard_normal(y.shape)  # random upstream gradient, never all ones
+    dx, dk, db = conv2d_backward(dy, cache)
+
+    def loss():
+        return np.sum(conv2d_forward(x, kernel, bias, strides, padding)[0] * dy)
+
+    assert_gradient_close(dx, numerical_gradient(loss, x))
+    assert_gradient_close(dk, numerical_gradient(loss, kernel))
+    assert_gradient_close(db, numerical_gradient(loss, bias))
+
+
+@pytest.mark.parametrize("strides, padding, dm", [((1, 1), "same", 2), ((2, 2), "same", 1), ((2, 1), "valid", 3)])
+def test_depthwise_conv2d_finite_differences(strides, padding, dm):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 6, 7, 2))
+    kernel = rng.standard_normal((3, 2, 2, dm))
+    bias = rng.standard_normal(2 * dm)
+    y, cache = depthwise_conv2d_forward(x, kernel, bias, strides, padding)
+    dy = rng.standard_normal(y.shape)
+    dx, dk, db = depthwise_conv2d_backward(dy, cache)
+
+    def loss():
+        return np.sum(depthwise_conv2d_forward(x, kernel, bias, strides, padding)[0] * dy)
+
+    assert_gradient_close(dx, numerical_gradient(loss, x))
+    assert_gradient_close(dk, numerical_gradient(loss, kernel))
+    assert_gradient_close(db, numerical_gradient(loss, bias))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize(
+    "pool_size, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 2), (2, 2), "same"), ((3, 3), (1, 2), "same")]
+)
+def test_pool2d_finite_differences(pool_size, strides, padding, mode):
+    rng = np.random.default_rng(5)
+    x = distinct_values(rng, (2, 7, 6, 2))  # away from max ties
+    y, cache = pool2d_forward(x, pool_size, strides, padding, mode)
+    dy = rng.standard_normal(y.shape)
+    dx = pool2d_backward(dy, cache)
+
+    def loss():
+        return np.sum(pool2d_forward(x, pool_size, strides, padding, mode)[0] * dy)
+
+    assert_gradient_close(dx, numerical_gradient(loss, x))
+
+
+# ---------------------------------------------------------------------- dtype and purity
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved_and_inputs_are_untouched(dtype):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(dtype)
+    kernel = rng.standard_normal((3, 2, 3, 4)).astype(dtype)
+    dw_kernel = rng.standard_normal((3, 2, 3, 2)).astype(dtype)
+    bias = rng.standard_normal(4).astype(dtype)
+    dw_bias = rng.standard_normal(6).astype(dtype)
+    originals = [a.copy() for a in (x, kernel, dw_kernel, bias, dw_bias)]
+
+    runs = [
+        (conv2d_forward, conv2d_backward, (x, kernel, bias, (2, 2), "same")),
+        (depthwise_conv2d_forward, depthwise_conv2d_backward, (x, dw_kernel, dw_bias, (1, 2), "same")),
+        (pool2d_forward, pool2d_backward, (x, (3, 2), (2, 2), "same", "max")),
+        (pool2d_forward, pool2d_backward, (x, (3, 2), (2, 1), "same", "avg")),
+    ]
+    for forward, backward, args in runs:
+        y, cache = forward(*args)
+        assert y.dtype == dtype
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dy_before = dy.copy()
+        grads = backward(dy, cache)
+        for g in grads if isinstance(grads, tuple) else (grads,):
+            assert g.dtype == dtype
+        np.testing.assert_array_equal(dy, dy_before)
+    for a, original in zip((x, kernel, dw_kernel, bias, dw_bias), originals):
+        np.testing.assert_array_equal(a, original)
+
+
+# ---------------------------------------------------------------------------------- PyTorch
+
+
+TORCH_TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+def _torch_pad(x_nchw, pads, value=0.0):
+    import torch.nn.functional as F
+
+    (top, bottom), (left, right) = pads
+    return F.pad(x_nchw, (left, right, top, bottom), value=value)
+
+
+def _to_torch(torch, a):
+    return torch.tensor(a, requires_grad=True)
+
+
+def _nchw(torch, x):
+    return x.permute(0, 3, 1, 2)
+
+
+def _nhwc_numpy(t):
+    return t.permute(0, 2, 3, 1).detach().numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "kernel_hw, strides, padding",
+    [((5, 5), (1, 1), "valid"), ((3, 2), (2, 2), "same"), ((3, 3), (2, 2), "same"), ((2, 3), (3, 1), "same")],
+)
+def test_conv2d_matches_torch(kernel_hw, strides, padding, dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 10, 9, 3)).astype(dtype)
+    kernel = (rng.standard_normal((*kernel_hw, 3, 5)) * 0.3).astype(dtype)
+    bias = rng.standard_normal(5).astype(dtype)
+    y, cache = conv2d_forward(x, kernel, bias, strides, padding)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dk, db = conv2d_backward(dy, cache)
+
+    tx, tk, tb = _to_torch(torch, x), _to_torch(torch, kernel), _to_torch(torch, bias)
+    pads = resolve_padding(x.shape[1:3], kernel_hw, strides, padding)
+    ty = F.conv2d(_torch_pad(_nchw(torch, tx), pads), tk.permute(3, 2, 0, 1), tb, stride=strides)
+    ty.backward(torch.tensor(dy).permute(0, 3, 1, 2))
+    tol = TORCH_TOL[dtype]
+    np.testing.assert_allclose(y, _nhwc_numpy(ty), **tol)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **tol)
+    np.testing.assert_allclose(dk, tk.grad.numpy(), **tol)
+    np.testing.assert_allclose(db, tb.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("strides, padding, dm", [((1, 1), "same", 1), ((2, 2), "same", 2), ((2, 1), "valid", 3)])
+def test_depthwise_conv2d_matches_torch(strides, padding, dm, dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 9, 8, 4)).astype(dtype)
+    kernel = rng.standard_normal((3, 2, 4, dm)).astype(dtype)
+    bias = rng.standard_normal(4 * dm).astype(dtype)
+    y, cache = depthwise_conv2d_forward(x, kernel, bias, strides, padding)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dk, db = depthwise_conv2d_backward(dy, cache)
+
+    tx, tk, tb = _to_torch(torch, x), _to_torch(torch, kernel), _to_torch(torch, bias)
+    pads = resolve_padding(x.shape[1:3], (3, 2), strides, padding)
+    # groups=C_in: torch's output channel o belongs to input channel o // dm, i.e. o = c*dm + m.
+    t_weight = tk.reshape(3, 2, 4 * dm).permute(2, 0, 1).unsqueeze(1)
+    ty = F.conv2d(_torch_pad(_nchw(torch, tx), pads), t_weight, tb, stride=strides, groups=4)
+    ty.backward(torch.tensor(dy).permute(0, 3, 1, 2))
+    tol = TORCH_TOL[dtype]
+    np.testing.assert_allclose(y, _nhwc_numpy(ty), **tol)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **tol)
+    np.testing.assert_allclose(dk, tk.grad.numpy(), **tol)
+    np.testing.assert_allclose(db, tb.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize(
+    "pool_size, strides, padding",
+    [((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same"), ((3, 2), (3, 3), "valid")],
+)
+def test_pool2d_matches_torch(pool_size, strides, padding, mode, dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(9)
+    x = distinct_values(rng, (3, 9, 8, 2), dtype)
+    y, cache = pool2d_forward(x, pool_size, strides, padding, mode)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = pool2d_backward(dy, cache)
+
+    tx = _to_torch(torch, x)
+    pads = resolve_padding(x.shape[1:3], pool_size, strides, padding)
+    x_nchw = _nchw(torch, tx)
+    if mode == "max":
+        ty = F.max_pool2d(_torch_pad(x_nchw, pads, -float("inf")), pool_size, strides)
+    else:
+        # Sum over the window divided by the number of real inputs in it (TF's "same" average).
+        window_sum = F.avg_pool2d(_torch_pad(x_nchw, pads), pool_size, strides, divisor_override=1)
+        real = _torch_pad(torch.ones_like(x_nchw), pads)
+        ty = window_sum / F.avg_pool2d(real, pool_size, strides, divisor_override=1)
+    ty.backward(torch.tensor(dy).permute(0, 3, 1, 2))
+    tol = TORCH_TOL[dtype]
+    np.testing.assert_allclose(y, _nhwc_numpy(ty), **tol)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **tol)

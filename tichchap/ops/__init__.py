@@ -1,0 +1,31 @@
+"""Pure array kernels (no state, no layers): padding arithmetic, convolution, pooling.
+
+Everything here works on NHWC NumPy arrays and keeps the input's dtype. ``reference`` holds slow
+loop versions of the same maths, for reading and for the tests.
+"""
+
+from .conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    depthwise_conv2d_backward,
+    depthwise_conv2d_forward,
+    im2col,
+)
+from .padding import conv_output_size, pad2d, resolve_padding, same_padding
+from .pool import pool2d_backward, pool2d_forward
+
+__all__ = [
+    "col2im",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_output_size",
+    "depthwise_conv2d_backward",
+    "depthwise_conv2d_forward",
+    "im2col",
+    "pad2d",
+    "pool2d_backward",
+    "pool2d_forward",
+    "resolve_padding",
+    "same_padding",
+]

@@ -1,0 +1,209 @@
+"""2-D convolution (cross-correlation, as Keras/TF and PyTorch compute it) on NHWC arrays.
+
+Shapes: ``x`` is ``(N, H, W, C_in)``; a Conv2D ``kernel`` is ``(kh, kw, C_in, C_out)`` exactly as
+Keras stores it; ``y`` is ``(N, Ho, Wo, C_out)`` with ``Ho, Wo`` from
+:func:`tichchap.ops.padding.conv_output_size`.
+
+The forward pass is ``im2col`` (every kh x kw window of the padded input laid out as one row)
+followed by ONE matrix product::
+
+    cols (N*Ho*Wo, kh*kw*C_in)  @  kernel.reshape(kh*kw*C_in, C_out)  ->  y (N*Ho*Wo, C_out) = NHWC
+
+The row order of ``cols`` (i, j, c) matches the memory order of the Keras kernel, so neither side
+needs a transposed copy and the product is already NHWC. The backward pass is the same product
+transposed::
+
+    dW    = cols.T @ dY                      (kh*kw*C_in, C_out)
+    db    = dY summed over N, Ho, Wo
+    dcols = dY @ W.T, then col2im scatters each row back onto the window it came from  -> dX
+
+No Python loop runs over images, pixels or channels; col2im loops over the kh*kw kernel offsets.
+Every array keeps the input's dtype (float32 stays float32).
+
+>>> import numpy as np
+>>> x = np.ones((1, 4, 5, 2), np.float32); k = np.ones((3, 3, 2, 4), np.float32)
+>>> y, cache = conv2d_forward(x, k, None, (1, 1), "valid")
+>>> y.shape, y.dtype, float(y[0, 0, 0, 0])
+((1, 2, 3, 4), dtype('float32'), 18.0)
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import ShapeError
+from .padding import conv_output_size, pad2d, resolve_padding
+
+
+def _pair(value, name):
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ShapeError(f"{name}: expected an int or a pair of ints; received {value!r}")
+    return value
+
+
+def _check_input(x, kernel, name):
+    if x.ndim != 4:
+        raise ShapeError(f"{name}: expected a 4-D NHWC input; received shape {x.shape}")
+    if kernel.ndim != 4 or kernel.shape[2] != x.shape[3]:
+        raise ShapeError(
+            f"{name}: kernel does not fit the input; expected kernel (kh, kw, {x.shape[3]}, ...) "
+            f"for input {x.shape}; received kernel shape {kernel.shape}"
+        )
+
+
+def im2col(x, kh, kw, sh, sw):
+    """Every kh x kw window of an (already padded) NHWC ``x``, as a strided VIEW (no copy).
+
+    Returns ``cols`` of shape ``(N, Ho, Wo, kh, kw, C)`` with
+    ``cols[n, oh, ow, i, j, c] == x[n, oh*sh + i, ow*sw + j, c]`` and
+    ``Ho = (H - kh) // sh + 1``, ``Wo = (W - kw) // sw + 1``. The view shares memory with ``x``
+    (writing to it would write to ``x``), so it is returned read-only.
+    """
+    n, h, w, c = x.shape
+    ho = (h - kh) // sh + 1
+    wo = (w - kw) // sw + 1
+    s_n, s_h, s_w, s_c = x.strides
+    return as_strided(
+        x,
+        shape=(n, ho, wo, kh, kw, c),
+        strides=(s_n, s_h * sh, s_w * sw, s_h, s_w, s_c),
+        writeable=False,
+    )
+
+
+def col2im(dcols, x_shape, kh, kw, sh, sw):
+    """Adjoint of :func:`im2col`: add each window's gradient back onto the input positions it read.
+
+    ``dcols`` is ``(N, Ho, Wo, kh, kw, C)``; returns ``dx`` of shape ``x_shape`` (N, H, W, C), where
+    ``dx[n, oh*sh + i, ow*sw + j, c]`` receives the sum of ``dcols[n, oh, ow, i, j, c]`` over all
+    windows covering it. One strided add per kernel offset (i, j).
+    """
+    n, ho, wo = dcols.shape[:3]
+    dx = np.zeros(x_shape, dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :] += dcols[:, :, :, i, j, :]
+    return dx
+
+
+def _crop(xp, pads, h, w):
+    (top, _), (left, _) = pads
+    if xp.shape[1] == h and xp.shape[2] == w:
+        return xp
+    return xp[:, top : top + h, left : left + w, :]
+
+
+def conv2d_forward(x, kernel, bias, strides, padding):
+    """Conv2D forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
+
+    ``x`` (N, H, W, C_in); ``kernel`` (kh, kw, C_in, C_out); ``bias`` (C_out,) or None;
+    ``strides`` int or (sh, sw); ``padding`` "valid" or "same". ``y`` is (N, Ho, Wo, C_out).
+    """
+    _check_input(x, kernel, "conv2d")
+    sh, sw = _pair(strides, "strides")
+    kh, kw, c_in, c_out = kernel.shape
+    n, h, w, _ = x.shape
+    pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
+    ho = conv_output_size(h, kh, sh, padding)
+    wo = conv_output_size(w, kw, sw, padding)
+
+    xp = pad2d(x, pads)
+    # The reshape of the strided view is the one copy im2col costs.
+    cols = im2col(xp, kh, kw, sh, sw).reshape(n * ho * wo, kh * kw * c_in)
+    weights = kernel.reshape(kh * kw * c_in, c_out)
+    y = cols @ weights
+    if bias is not None:
+        y += bias
+    cache = {
+        "cols": cols,
+        "kernel": kernel,
+        "has_bias": bias is not None,
+        "x_shape": x.shape,
+        "padded_shape": xp.shape,
+        "pads": pads,
+        "strides": (sh, sw),
+    }
+    return y.reshape(n, ho, wo, c_out), cache
+
+
+def conv2d_backward(dy, cache):
+    """Conv2D backward pass: ``(dx, dkernel, dbias)`` for upstream gradient ``dy`` (N, Ho, Wo, C_out).
+
+    ``dbias`` is None when the forward pass had no bias. ``dy`` is never modified.
+    """
+    cols, kernel = cache["cols"], cache["kernel"]
+    kh, kw, c_in, c_out = kernel.shape
+    sh, sw = cache["strides"]
+    n, ho, wo, _ = dy.shape
+    dy2d = dy.reshape(n * ho * wo, c_out)
+
+    dkernel = (cols.T @ dy2d).reshape(kernel.shape)
+    dbias = dy2d.sum(axis=0) if cache["has_bias"] else None
+    dcols = dy2d @ kernel.reshape(kh * kw * c_in, c_out).T
+    dxp = col2im(dcols.reshape(n, ho, wo, kh, kw, c_in), cache["padded_shape"], kh, kw, sh, sw)
+    h, w = cache["x_shape"][1:3]
+    dx = _crop(dxp, cache["pads"], h, w)
+    return dx, dkernel, dbias
+
+
+def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
+    """DepthwiseConv2D forward: each input channel convolved with its own ``depth_multiplier`` filters.
+
+    ``kernel`` is (kh, kw, C_in, dm); ``bias`` (C_in*dm,) or None. Output channel ``c*dm + m`` is
+    input channel ``c`` convolved with ``kernel[:, :, c, m]`` (Keras/TF order)::
+
+        y[n, oh, ow, c*dm + m] = sum_{i,j} xpad[n, oh*sh + i, ow*sw + j, c] * kernel[i, j, c, m]
+
+    Computed as one broadcast multiply-add per kernel offset (i, j).
+    """
+    _check_input(x, kernel, "depthwise_conv2d")
+    sh, sw = _pair(strides, "strides")
+    kh, kw, c_in, dm = kernel.shape
+    n, h, w, _ = x.shape
+    pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
+    ho = conv_output_size(h, kh, sh, padding)
+    wo = conv_output_size(w, kw, sw, padding)
+
+    xp = pad2d(x, pads)
+    windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C)
+    y = np.zeros((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
+    for i in range(kh):
+        for j in range(kw):
+            y += windows[:, :, :, i, j, :, None] * kernel[i, j]
+    y = y.reshape(n, ho, wo, c_in * dm)
+    if bias is not None:
+        y += bias
+    cache = {
+        "xp": xp,
+        "kernel": kernel,
+        "has_bias": bias is not None,
+        "x_shape": x.shape,
+        "pads": pads,
+        "strides": (sh, sw),
+    }
+    return y, cache
+
+
+def depthwise_conv2d_backward(dy, cache):
+    """DepthwiseConv2D backward: ``(dx, dkernel, dbias)``; ``dbias`` None when there was no bias."""
+    xp, kernel = cache["xp"], cache["kernel"]
+    kh, kw, c_in, dm = kernel.shape
+    sh, sw = cache["strides"]
+    n, ho, wo, _ = dy.shape
+    dy5 = dy.reshape(n, ho, wo, c_in, dm)
+    windows = im2col(xp, kh, kw, sh, sw)
+
+    dkernel = np.empty(kernel.shape, dtype=np.result_type(dy, kernel))
+    dxp = np.zeros(xp.shape, dtype=dkernel.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            window = windows[:, :, :, i, j, :]  # (N, Ho, Wo, C)
+            dkernel[i, j] = np.einsum("nhwc,nhwcm->cm", window, dy5)
+            dxp[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :] += np.einsum(
+                "nhwcm,cm->nhwc", dy5, kernel[i, j]
+            )
+    dbias = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+    h, w = cache["x_shape"][1:3]
+    return _crop(dxp, cache["pads"], h, w), dkernel, dbias

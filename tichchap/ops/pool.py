@@ -1,0 +1,121 @@
+"""2-D max and average pooling on NHWC arrays, with Keras/TF semantics.
+
+``x`` is (N, H, W, C); ``y`` is (N, Ho, Wo, C) with ``Ho, Wo`` from
+:func:`tichchap.ops.padding.conv_output_size`.
+
+* ``"max"``: with ``padding="same"`` the border is padded with ``-inf``, so padding never wins.
+  Backward sends each output's gradient to ONE input: the window's maximum; where several inputs
+  tie for the maximum, the first in the window's row-major order (smallest i, then smallest j) gets
+  it -- the rule ``np.argmax`` uses.
+* ``"avg"``: each output is the mean of the REAL (non-padded) inputs in its window -- with
+  ``padding="same"`` a border window is divided by the number of real inputs it covers
+  (TensorFlow's rule; PyTorch's ``count_include_pad=False``).
+
+Both run as one vectorised step per pool-window offset (i, j): a strided slice of the input
+holding, for every output position, the input at offset (i, j) of its window. No Python loop over
+images, pixels or channels.
+
+>>> import numpy as np
+>>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+>>> y, cache = pool2d_forward(x, (2, 2), (2, 2), "valid", "max")
+>>> y[0, :, :, 0].tolist()
+[[5.0, 7.0], [13.0, 15.0]]
+"""
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+from .conv import _crop, _pair
+from .padding import conv_output_size, pad2d, resolve_padding
+
+POOL_MODES = ("max", "avg")
+
+
+def _window_slice(i, j, sh, sw, ho, wo):
+    """Index of the inputs at offset (i, j) of every window: shape (N, Ho, Wo, C) when applied."""
+    return (slice(None), slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw), slice(None))
+
+
+def _real_counts(in_size, k, s, out, before):
+    """How many real (non-padded) inputs each window covers along one axis: shape (out,)."""
+    starts = np.arange(out) * s - before
+    return np.minimum(starts + k, in_size) - np.maximum(starts, 0)
+
+
+def pool2d_forward(x, pool_size, strides, padding, mode):
+    """Pooling forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`pool2d_backward`.
+
+    ``pool_size`` and ``strides`` are ints or pairs; ``padding`` "valid" or "same"; ``mode``
+    "max" or "avg".
+    """
+    if mode not in POOL_MODES:
+        raise ConfigError(f"pool2d: unknown mode; expected one of {POOL_MODES}; received {mode!r}")
+    if x.ndim != 4:
+        raise ShapeError(f"pool2d: expected a 4-D NHWC input; received shape {x.shape}")
+    ph, pw = _pair(pool_size, "pool_size")
+    sh, sw = _pair(strides, "strides")
+    n, h, w, c = x.shape
+    pads = resolve_padding((h, w), (ph, pw), (sh, sw), padding)
+    ho = conv_output_size(h, ph, sh, padding)
+    wo = conv_output_size(w, pw, sw, padding)
+    cache = {
+        "mode": mode,
+        "x_shape": x.shape,
+        "pads": pads,
+        "pool": (ph, pw),
+        "strides": (sh, sw),
+    }
+
+    if mode == "max":
+        xp = pad2d(x, pads, value=-np.inf)
+        y = xp[_window_slice(0, 0, sh, sw, ho, wo)].copy()
+        # Index (i*pw + j) of the window's maximum; strict '>' keeps the first of tied maxima.
+        argmax = np.zeros(y.shape, dtype=np.uint8 if ph * pw < 256 else np.int32)
+        for i in range(ph):
+            for j in range(pw):
+                if i == j == 0:
+                    continue
+                candidate = xp[_window_slice(i, j, sh, sw, ho, wo)]
+                better = candidate > y
+                np.copyto(y, candidate, where=better)
+                argmax[better] = i * pw + j
+        cache["argmax"] = argmax
+        cache["padded_shape"] = xp.shape
+        return y, cache
+
+    xp = pad2d(x, pads, value=0)
+    y = np.zeros((n, ho, wo, c), dtype=x.dtype)
+    for i in range(ph):
+        for j in range(pw):
+            y += xp[_window_slice(i, j, sh, sw, ho, wo)]
+    (top, _), (left, _) = pads
+    counts = np.outer(_real_counts(h, ph, sh, ho, top), _real_counts(w, pw, sw, wo, left))
+    divisor = counts.astype(x.dtype)[None, :, :, None]
+    y /= divisor
+    cache["divisor"] = divisor
+    cache["padded_shape"] = xp.shape
+    return y, cache
+
+
+def pool2d_backward(dy, cache):
+    """Pooling backward pass: ``dx`` (N, H, W, C) for upstream gradient ``dy`` (N, Ho, Wo, C).
+
+    Max: each ``dy`` goes to the (first) argmax of its window. Avg: each ``dy / count`` goes to
+    every real input of its window. ``dy`` is never modified.
+    """
+    ph, pw = cache["pool"]
+    sh, sw = cache["strides"]
+    n, ho, wo, c = dy.shape
+    dxp = np.zeros(cache["padded_shape"], dtype=dy.dtype)
+    if cache["mode"] == "max":
+        argmax = cache["argmax"]
+        for i in range(ph):
+            for j in range(pw):
+                dxp[_window_slice(i, j, sh, sw, ho, wo)] += np.where(argmax == i * pw + j, dy, 0)
+    else:
+        share = dy / cache["divisor"]
+        for i in range(ph):
+            for j in range(pw):
+                dxp[_window_slice(i, j, sh, sw, ho, wo)] += share
+    h, w = cache["x_shape"][1:3]
+    return _crop(dxp, cache["pads"], h, w)
