@@ -1,0 +1,1 @@
+"""Saving and loading models: tichchap's own format (``native``) and Keras' (``keras_format``)."""
