@@ -48,9 +48,22 @@ def _latin1_encode(text, encoding="latin1", errors="strict"):
     return _codecs.encode(text, "latin1", errors)
 
 
+def _reconstruct_array(subtype, shape, dtype):
+    """numpy's ``_reconstruct`` as pickles call it: a plain, empty ndarray, later filled.
+
+    NumPy always pickles arrays as ``_reconstruct(ndarray, (0,), b'b')`` followed by their
+    state; any other call is refused so a crafted file cannot make us allocate a huge array or
+    build a subclass.
+    """
+    if subtype is not np.ndarray or tuple(shape) != (0,):
+        raise pickle.UnpicklingError(
+            f"array reconstruction with subtype {subtype!r} and shape {shape!r} is not allowed")
+    return _multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct_array,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct_array,
     ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
     ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
     ("numpy", "ndarray"): np.ndarray,
