@@ -163,7 +163,7 @@ def test_depthwise_conv2d_matches_reference(kernel_hw, strides, padding, depth_m
 
 
 POOLS = [(2, 2), (3, 3), (2, 3), (3, 1)]
-POOL_STRIDES = [(1, 1), (2, 2), (3, 3), (1, 2)]
+POOL_STRIDES = [(1, 1), (2, 2), (3, 3), (1, 2), "pool"]  # "pool": stride = pool size (Keras' default)
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
@@ -172,7 +172,9 @@ POOL_STRIDES = [(1, 1), (2, 2), (3, 3), (1, 2)]
 @pytest.mark.parametrize("pool_size", POOLS)
 def test_pool2d_matches_reference(pool_size, strides, padding, mode):
     rng = seeded_rng(pool_size, strides, padding, mode)
-    for x_shape in [(2, 7, 6, 3), (1, 8, 9, 2)]:
+    strides = pool_size if strides == "pool" else strides
+    # (2, 6, 12, 3) is tiled exactly by every pool size here: the reshape fast path.
+    for x_shape in [(2, 7, 6, 3), (1, 8, 9, 2), (2, 6, 12, 3)]:
         x = rng.standard_normal(x_shape)
         y, cache = pool2d_forward(x, pool_size, strides, padding, mode)
         np.testing.assert_allclose(y, reference.pool2d_reference(x, pool_size, strides, padding, mode), atol=1e-12)
@@ -192,6 +194,22 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum_only():
     assert dx[0, 0, 1, 0] == 1.0 and dx[0, 1, 0, 0] == 0.0
     assert dx.sum() == 4.0  # all-zero windows: exactly one element each gets the gradient
     np.testing.assert_array_equal(dx, reference.pool2d_backward_reference(x, 2, 2, "valid", "max", np.ones_like(y)))
+
+
+@pytest.mark.parametrize("pool_size, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 2), (3, 2), "same"),
+                                                        ((2, 2), (1, 1), "same"), ((3, 3), (2, 2), "valid")])
+def test_max_pool_ties_after_relu_follow_the_first_maximum_rule(pool_size, strides, padding):
+    # ReLU outputs are full of exact zeros: whole windows tie. Small integers add more ties.
+    rng = np.random.default_rng(11)
+    x = np.maximum(rng.integers(-3, 3, size=(2, 6, 8, 3)), 0).astype(np.float64)
+    y, cache = pool2d_forward(x, pool_size, strides, padding, "max")
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(y, reference.pool2d_reference(x, pool_size, strides, padding, "max"))
+    np.testing.assert_allclose(
+        pool2d_backward(dy, cache),
+        reference.pool2d_backward_reference(x, pool_size, strides, padding, "max", dy),
+        atol=1e-14,
+    )
 
 
 def test_same_pooling_padding_never_wins_and_averages_real_inputs_only():
@@ -268,11 +286,12 @@ def test_depthwise_conv2d_finite_differences(strides, padding, dm):
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize(
-    "pool_size, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 2), (2, 2), "same"), ((3, 3), (1, 2), "same")]
+    "pool_size, strides, padding",
+    [((2, 2), (2, 2), "valid"), ((3, 2), (2, 2), "same"), ((3, 3), (1, 2), "same"), ((3, 2), (3, 2), "same")],
 )
 def test_pool2d_finite_differences(pool_size, strides, padding, mode):
     rng = np.random.default_rng(5)
-    x = distinct_values(rng, (2, 7, 6, 2))  # away from max ties
+    x = distinct_values(rng, (2, 9, 6, 2))  # away from max ties
     y, cache = pool2d_forward(x, pool_size, strides, padding, mode)
     dy = rng.standard_normal(y.shape)
     dx = pool2d_backward(dy, cache)
@@ -397,7 +416,13 @@ def test_depthwise_conv2d_matches_torch(strides, padding, dm, dtype):
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize(
     "pool_size, strides, padding",
-    [((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same"), ((3, 2), (3, 3), "valid")],
+    [
+        ((2, 2), (2, 2), "valid"),
+        ((3, 2), (3, 2), "valid"),  # tiles the 9x8 input exactly: the reshape fast path
+        ((3, 3), (2, 2), "same"),
+        ((2, 3), (1, 2), "same"),
+        ((3, 2), (3, 3), "valid"),
+    ],
 )
 def test_pool2d_matches_torch(pool_size, strides, padding, mode, dtype):
     torch = pytest.importorskip("torch")

@@ -88,6 +88,28 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
     return dx
 
 
+def _col2im_per_offset(dy2d, kernel, padded_shape, out_nhw, strides):
+    """``col2im(dy2d @ W.T)`` computed one kernel offset at a time.
+
+    Same result as ``col2im((dy2d @ kernel.reshape(-1, C_out).T).reshape(N, Ho, Wo, kh, kw, C_in))``,
+    but each offset's block ``dy2d @ kernel[i, j].T`` comes out contiguous (N, Ho, Wo, C_in), so the
+    strided add into ``dx`` reads its source sequentially (about 3x faster than slicing a 6-D dcols).
+    """
+    kh, kw, c_in, c_out = kernel.shape
+    n, ho, wo = out_nhw
+    sh, sw = strides
+    # (kh*kw, C_out, C_in): transposed views, BLAS reads them without a copy.
+    weights_t = kernel.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
+    dxp = np.zeros(padded_shape, dtype=np.result_type(dy2d, kernel))
+    block = np.empty((n * ho * wo, c_in), dtype=dxp.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            np.matmul(dy2d, weights_t[i * kw + j], out=block)
+            target = dxp[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :]
+            target += block.reshape(n, ho, wo, c_in)
+    return dxp
+
+
 def _crop(xp, pads, h, w):
     (top, _), (left, _) = pads
     if xp.shape[1] == h and xp.shape[2] == w:
@@ -128,10 +150,11 @@ def conv2d_forward(x, kernel, bias, strides, padding):
     return y.reshape(n, ho, wo, c_out), cache
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, compute_dx=True):
     """Conv2D backward pass: ``(dx, dkernel, dbias)`` for upstream gradient ``dy`` (N, Ho, Wo, C_out).
 
-    ``dbias`` is None when the forward pass had no bias. ``dy`` is never modified.
+    ``dbias`` is None when the forward pass had no bias. ``compute_dx=False`` skips the input
+    gradient (``dx`` is None): a network's first layer needs none. ``dy`` is never modified.
     """
     cols, kernel = cache["cols"], cache["kernel"]
     kh, kw, c_in, c_out = kernel.shape
@@ -141,8 +164,9 @@ def conv2d_backward(dy, cache):
 
     dkernel = (cols.T @ dy2d).reshape(kernel.shape)
     dbias = dy2d.sum(axis=0) if cache["has_bias"] else None
-    dcols = dy2d @ kernel.reshape(kh * kw * c_in, c_out).T
-    dxp = col2im(dcols.reshape(n, ho, wo, kh, kw, c_in), cache["padded_shape"], kh, kw, sh, sw)
+    if not compute_dx:
+        return None, dkernel, dbias
+    dxp = _col2im_per_offset(dy2d, kernel, cache["padded_shape"], (n, ho, wo), (sh, sw))
     h, w = cache["x_shape"][1:3]
     dx = _crop(dxp, cache["pads"], h, w)
     return dx, dkernel, dbias

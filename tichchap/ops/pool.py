@@ -42,6 +42,60 @@ def _real_counts(in_size, k, s, out, before):
     return np.minimum(starts + k, in_size) - np.maximum(starts, 0)
 
 
+def _index_dtype(count):
+    return np.uint8 if count <= 256 else np.int32
+
+
+def _running_argmax(x, axis, count):
+    """Max over ``axis`` (of length ``count``) and the index of the FIRST maximum, both without
+    that axis. Works on strided slices, one vectorised step per position along ``axis``."""
+    take = [slice(None)] * x.ndim
+    take[axis] = 0
+    best = x[tuple(take)].copy()
+    index = np.zeros(best.shape, dtype=_index_dtype(count))
+    better = np.empty(best.shape, dtype=bool)
+    for k in range(1, count):
+        take[axis] = k
+        candidate = x[tuple(take)]
+        np.greater(candidate, best, out=better)  # strict: a tie keeps the earlier index
+        np.maximum(best, candidate, out=best)
+        np.copyto(index, k, where=better)
+    return best, index
+
+
+def _max_pool_tiled(x, cache):
+    """Max pooling whose windows tile the input exactly (stride == pool, no padding, no remainder).
+
+    Reshaping (N, H, W, C) to (N, Ho, ph, Wo, pw, C) puts each window on axes 2 and 4. The max is
+    taken in two stages: over the pw columns of each window row (``col_index`` remembers which),
+    then over the ph row maxima (``row_index``). The first maximum in row-major order wins: the
+    earliest row holding the window's maximum, and the earliest column within that row.
+    """
+    ph, pw = cache["pool"]
+    n, h, w, c = x.shape
+    ho, wo = h // ph, w // pw
+    row_max, col_index = _running_argmax(x.reshape(n, h, wo, pw, c), 3, pw)  # (N, H, Wo, C)
+    y, row_index = _running_argmax(row_max.reshape(n, ho, ph, wo, c), 2, ph)  # (N, Ho, Wo, C)
+    cache["tiled"] = True
+    cache["row_index"] = row_index
+    cache["col_index"] = col_index.reshape(n, ho, ph, wo, c)
+    return y, cache
+
+
+def _max_pool_tiled_backward(dy, cache):
+    ph, pw = cache["pool"]
+    n, h, w, c = cache["x_shape"]
+    ho, wo = h // ph, w // pw
+    row_index, col_index = cache["row_index"], cache["col_index"]
+    dx = np.empty((n, ho, ph, wo, pw, c), dtype=dy.dtype)  # every element is written below
+    dy_row = np.empty(dy.shape, dtype=dy.dtype)
+    for i in range(ph):
+        np.multiply(dy, row_index == i, out=dy_row)  # dy where the max is in window row i, else 0
+        for j in range(pw):
+            np.multiply(dy_row, col_index[:, :, i] == j, out=dx[:, :, i, :, j])
+    return dx.reshape(n, h, w, c)
+
+
 def pool2d_forward(x, pool_size, strides, padding, mode):
     """Pooling forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`pool2d_backward`.
 
@@ -67,18 +121,21 @@ def pool2d_forward(x, pool_size, strides, padding, mode):
     }
 
     if mode == "max":
+        if pads == ((0, 0), (0, 0)) and (sh, sw) == (ph, pw) and (h, w) == (ho * ph, wo * pw):
+            return _max_pool_tiled(x, cache)
         xp = pad2d(x, pads, value=-np.inf)
         y = xp[_window_slice(0, 0, sh, sw, ho, wo)].copy()
         # Index (i*pw + j) of the window's maximum; strict '>' keeps the first of tied maxima.
-        argmax = np.zeros(y.shape, dtype=np.uint8 if ph * pw < 256 else np.int32)
+        argmax = np.zeros(y.shape, dtype=_index_dtype(ph * pw))
+        better = np.empty(y.shape, dtype=bool)
         for i in range(ph):
             for j in range(pw):
                 if i == j == 0:
                     continue
                 candidate = xp[_window_slice(i, j, sh, sw, ho, wo)]
-                better = candidate > y
+                np.greater(candidate, y, out=better)
                 np.copyto(y, candidate, where=better)
-                argmax[better] = i * pw + j
+                np.copyto(argmax, i * pw + j, where=better)
         cache["argmax"] = argmax
         cache["padded_shape"] = xp.shape
         return y, cache
@@ -103,6 +160,8 @@ def pool2d_backward(dy, cache):
     Max: each ``dy`` goes to the (first) argmax of its window. Avg: each ``dy / count`` goes to
     every real input of its window. ``dy`` is never modified.
     """
+    if cache.get("tiled"):
+        return _max_pool_tiled_backward(dy, cache)
     ph, pw = cache["pool"]
     sh, sw = cache["strides"]
     n, ho, wo, c = dy.shape
@@ -111,7 +170,8 @@ def pool2d_backward(dy, cache):
         argmax = cache["argmax"]
         for i in range(ph):
             for j in range(pw):
-                dxp[_window_slice(i, j, sh, sw, ho, wo)] += np.where(argmax == i * pw + j, dy, 0)
+                target = dxp[_window_slice(i, j, sh, sw, ho, wo)]
+                target += dy * (argmax == i * pw + j)
     else:
         share = dy / cache["divisor"]
         for i in range(ph):
