@@ -84,8 +84,8 @@ def assert_same(loaded, expected):
 
 
 class Py2StylePickler(pickle._Pickler):
-    """Writes bytes with the Python 2 ``str`` opcodes (SHORT_BINSTRING/BINSTRING), as the
-    official CIFAR files (pickled by Python 2's cPickle) have them."""
+    """Writes bytes and text with the Python 2 ``str`` opcodes (SHORT_BINSTRING/BINSTRING), as
+    the official CIFAR files (pickled by Python 2's cPickle) have them."""
 
     dispatch = pickle._Pickler.dispatch.copy()
 
@@ -96,7 +96,11 @@ class Py2StylePickler(pickle._Pickler):
             self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
         self.memoize(obj)
 
+    def save_str_as_py2_str(self, obj):  # Python 2 wrote text (dtype codes, '|') as str too
+        self.save_py2_str(obj.encode("latin1"))
+
     dispatch[bytes] = save_py2_str
+    dispatch[str] = save_str_as_py2_str
 
 
 def cifar_batch_bytes(images, labels, py2_style=False, extra=None):
@@ -255,6 +259,7 @@ def test_py2_style_pickle_really_uses_python2_opcodes():
     blob = cifar_batch_bytes(np.zeros((1, 32, 32, 3), np.uint8), [1], py2_style=True)
     assert b"cnumpy.core.multiarray\n_reconstruct\n" in blob
     assert b"_codecs" not in blob and pickle.SHORT_BINSTRING + b"\x04data" in blob
+    assert pickle.BINUNICODE not in blob  # no Python 3 text opcodes at all
 
 
 def test_cifar10_reads_tar_gz_without_extracting(places):
