@@ -182,7 +182,7 @@ class NumberFormat:
         word = int(word)
         value = self.from_words(np.array([word], dtype=self.word_dtype()))[0]
         hex_digits = (self.width + 3) // 4
-        return f"{value!r}", f"0x{word:0{hex_digits}x}", f"0b{word:0{self.width}b}"
+        return f"{float(value)!r}", f"0x{word:0{hex_digits}x}", f"0b{word:0{self.width}b}"
 
 
 class Float32(NumberFormat):
