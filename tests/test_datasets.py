@@ -251,8 +251,9 @@ def test_cifar10_reads_batch_folder(places, py2_style):
     assert x_train.shape == (20, 32, 32, 3) and x_train.dtype == np.uint8
     assert y_train.shape == (20, 1) and y_train.dtype == np.uint8  # Keras' (N, 1)
     assert x_test.shape == (3, 32, 32, 3) and y_test.shape == (3, 1)
-    # the parent folder works too
+    # the parent folder, and one of the batch files, work too
     assert_same(cifar10.load_data(path=str(places["tmp"])), expected_cifar(data))
+    assert_same(cifar10.load_data(path=os.path.join(folder, "test_batch")), expected_cifar(data))
 
 
 def test_py2_style_pickle_really_uses_python2_opcodes():

@@ -188,9 +188,9 @@ def locate(spec, path=None, allow_download=True):
     where = os.environ.get("TICHCHAP_DATA")
     where = os.path.join(where, spec.folder_names[0]) if where else "$TICHCHAP_DATA/" + spec.name
     raise DataNotFoundError(
-        f"{spec.name}: data set not found; expected {spec.files_hint}; looked in order at: "
-        + " | ".join(f"{i + 1}. {entry}" for i, entry in enumerate(looked))
-        + f". Put the files in {cache} or {where}, or pass path= to load_data.")
+        f"{spec.name}: data set not found; expected {spec.files_hint}; looked in order at:\n"
+        + "\n".join(f"  {i + 1}. {entry}" for i, entry in enumerate(looked))
+        + f"\nPut the files in {cache} or {where}, or pass path= to load_data.")
 
 
 def describe_missing(folder, present, missing):

@@ -65,7 +65,9 @@ FILES_HINT = ("cifar-10-python.tar.gz, or a folder cifar-10-batches-py/ with dat
 def find(candidate):
     """Return ``(("dir", folder) | ("tar", archive), None)`` or ``(None, why_not)``."""
     if os.path.isfile(candidate):
-        return ("tar", candidate), None
+        if os.path.basename(candidate) not in BATCH_FILES:
+            return ("tar", candidate), None
+        candidate = os.path.dirname(candidate)  # one batch file given: use its folder
     folders = [candidate, os.path.join(candidate, BATCH_FOLDER),
                os.path.join(candidate, BATCH_FOLDER + "_extracted", BATCH_FOLDER)]
     partial = None
