@@ -181,7 +181,8 @@ def places(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_find, "_fetch", offline)
     return {"home": home, "debian": debian, "data": tmp_path / "tichchap_data",
-            "cache": home / ".cache" / "tichchap" / "datasets", "keras": home / ".keras" / "datasets",
+            "cache": home / ".cache" / "tichchap" / "datasets",
+            "keras": home / ".keras" / "datasets",
             "fetch_calls": calls, "tmp": tmp_path}
 
 
@@ -331,7 +332,8 @@ def test_search_order_explicit_env_cache_keras_debian(places, monkeypatch):
 def test_explicit_path_is_the_only_place_looked(places):
     write_idx_set(str(places["cache"] / "fashion_mnist"), small_mnist())
     missing = str(places["tmp"] / "typo")
-    with pytest.raises(DataNotFoundError, match=r"fashion_mnist: data set not found at path=.*typo"):
+    words = r"fashion_mnist: data set not found at path=.*typo"
+    with pytest.raises(DataNotFoundError, match=words):
         fashion_mnist.load_data(path=missing)
     assert places["fetch_calls"] == []
 
@@ -462,7 +464,8 @@ def test_real_specs_name_official_urls_and_checksums():
                 assert remote.url.startswith(("http://", "https://"))
                 assert remote.url.endswith(remote.filename) or remote.filename.endswith(".npz")
                 assert len(remote.digest) == {"md5": 32, "sha256": 64}[remote.algorithm]
-    assert cifar10.SPEC.downloads[0][0].url == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    official = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert cifar10.SPEC.downloads[0][0].url == official
 
 
 # ----------------------------------------------------------------------------- corrupt files
@@ -638,6 +641,12 @@ def test_sample_is_small_and_packaged():
     sizes = [os.path.getsize(os.path.join(folder, base + ".gz")) for base in IDX_NAMES]
     assert sum(sizes) < 5_000_000
     assert os.path.isfile(os.path.join(folder, "__init__.py"))  # so setuptools packages it
+
+
+def test_sample_missing_from_install_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_mnist_sample, "SAMPLE_DIR", str(tmp_path))
+    with pytest.raises(DataNotFoundError, match="embedded sample files are missing"):
+        fashion_mnist_sample.load_data()
 
 
 @pytest.mark.skipif(not os.path.isdir(REAL_FASHION), reason="dataset-fashion-mnist not installed")

@@ -25,8 +25,6 @@ import collections
 import contextlib
 import gzip
 import io
-import os
-import pickle
 import signal
 import tarfile
 

@@ -74,7 +74,7 @@ def _check_pair(images, labels, image_source, label_source):
 
 
 def read_idx_set(files):
-    """Read the four idx files ``{key: path}``; returns ``((x_train, y_train), (x_test, y_test))``."""
+    """Read the four idx files ``{key: path}`` into ``((x_train, y_train), (x_test, y_test))``."""
     arrays = {key: read_idx(files[key], expected_ndim=3 if key.startswith("x") else 1)
               for key, _ in IDX_FILES}
     for split in ("train", "test"):

@@ -127,8 +127,9 @@ def decode_batch(data, source):
         raise FileFormatError(describe(f"{source}: CIFAR batch 'labels' is not a list of integers",
                                        "list of ints", type(labels).__name__))
     if len(labels) != len(pixels):
-        raise FileFormatError(describe(f"{source}: CIFAR batch has a different number of labels and images",
-                                       f"{len(pixels)} labels", f"{len(labels)}"))
+        raise FileFormatError(describe(
+            f"{source}: CIFAR batch has a different number of labels and images",
+            f"{len(pixels)} labels", f"{len(labels)}"))
     labels = [int(v) for v in labels]
     if labels and not (0 <= min(labels) and max(labels) < NUM_CLASSES):
         raise FileFormatError(describe(f"{source}: CIFAR-10 label out of range",

@@ -24,6 +24,7 @@ import warnings
 
 from tichchap.datasets import _mnist_like
 from tichchap.datasets.fashion_mnist import CLASS_NAMES  # noqa: F401  (same classes)
+from tichchap.errors import DataNotFoundError, describe
 
 NAME = "fashion_mnist_sample"
 TRAIN_SIZE = 6000
@@ -40,12 +41,19 @@ _warned = False
 
 
 def load_data():
-    """Load the embedded sample as ``((x_train, y_train), (x_test, y_test))`` (uint8, Keras' shapes).
+    """Load the embedded sample as ``((x_train, y_train), (x_test, y_test))``, uint8, Keras' shapes.
 
     Warns once per process (:class:`SampleDataWarning`) that this is a 7,000-image sample.
     """
     global _warned
     files = {key: os.path.join(SAMPLE_DIR, base + ".gz") for key, base in _mnist_like.IDX_FILES}
+    missing = [path for path in files.values() if not os.path.isfile(path)]
+    if missing:
+        raise DataNotFoundError(describe(
+            "fashion_mnist_sample: the embedded sample files are missing from the installed "
+            "package (reinstall tichchap, or rebuild them with python -m "
+            "tichchap.datasets.make_sample)", "the four idx gz files in " + SAMPLE_DIR,
+            "missing " + ", ".join(os.path.basename(p) for p in missing)))
     data = _mnist_like.read_idx_set(files)
     if not _warned:
         _warned = True
