@@ -583,7 +583,8 @@ def test_corrupt_cifar_archives_raise_file_format_error(places):
     with pytest.raises(FileFormatError, match="archive lacks CIFAR-10 batches.*test_batch"):
         cifar10.load_data(path=archive)
     write_cifar_tar(archive, files)
-    blob = open(archive, "rb").read()
+    with open(archive, "rb") as f:
+        blob = f.read()
     with open(archive, "wb") as f:
         f.write(blob[: len(blob) // 2])
     with pytest.raises(FileFormatError, match="cifar-10-python.tar.gz"):

@@ -86,7 +86,8 @@ def read_idx_set(files):
 def read_npz(path):
     """Read Keras' ``mnist.npz`` (keys x_train, y_train, x_test, y_test; never unpickles)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # the file is opened here so it is closed even when np.load fails on a damaged zip
+        with open(path, "rb") as raw, np.load(raw, allow_pickle=False) as archive:
             missing = [k for k in NPZ_KEYS if k not in archive.files]
             if missing:
                 raise FileFormatError(describe(f"{path}: .npz lacks arrays",

@@ -101,7 +101,8 @@ def _read_archive(archive):
     """Decode the six batches from a (gzip) tar archive in one streaming pass."""
     batches = {}
     try:
-        with tarfile.open(archive, "r|*") as tar:
+        # opened here, not by tarfile, so the file is closed even when tarfile.open fails
+        with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
             for member in tar:
                 name = os.path.basename(member.name)
                 if name not in BATCH_FILES or not member.isfile() or name in batches:
