@@ -30,13 +30,18 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
+#: Below this magnitude a gradient is at the level of finite-difference noise (a gradient that
+#: is mathematically zero, e.g. a bias just before batch normalisation).
+NOISE_FLOOR = 1e-7
+
+
 def relative_error(analytic, numeric):
-    """max |a - n| / max(max |a|, max |n|): 0 when both are zero."""
+    """max |a - n| / max(max |a|, max |n|); the absolute difference when both gradients are
+    below ``NOISE_FLOOR``."""
     analytic = np.asarray(analytic, dtype=np.float64)
     scale = max(np.max(np.abs(analytic), initial=0.0), np.max(np.abs(numeric), initial=0.0))
-    if scale == 0:
-        return 0.0
-    return float(np.max(np.abs(analytic - numeric)) / scale)
+    difference = float(np.max(np.abs(analytic - numeric), initial=0.0))
+    return difference if scale < NOISE_FLOOR else difference / scale
 
 
 class _Target:
