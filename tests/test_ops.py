@@ -143,6 +143,37 @@ def test_conv2d_matches_reference(kernel_hw, strides, padding):
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("strides", [(1, 1), (2, 3)])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, padding, strides, use_bias):
+    # Layers too big to keep their im2col matrix run chunk by chunk over the images; force that
+    # path on a small layer, with chunks of 2 images and a remainder chunk of 1.
+    import tichchap.ops.conv as conv_module
+
+    rng = seeded_rng("chunked", padding, strides, use_bias)
+    x = rng.standard_normal((5, 7, 6, 3))
+    kernel = rng.standard_normal((3, 2, 3, 4))
+    bias = rng.standard_normal(4) if use_bias else None
+    per_image = int(np.prod(im2col(pad2d(x[:1], resolve_padding((7, 6), (3, 2), strides, padding)), 3, 2, *strides).shape)) * 8
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    monkeypatch.setattr(conv_module, "CHUNK_COLS_BYTES", 2 * per_image)
+    y, cache = conv2d_forward(x, kernel, bias, strides, padding)
+    assert "cols" not in cache
+    np.testing.assert_allclose(y, reference.conv2d_reference(x, kernel, bias, strides, padding), atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    got = conv2d_backward(dy, cache)
+    expected = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dy)
+    for g, e in zip(got, expected):
+        if e is None:
+            assert g is None
+        else:
+            np.testing.assert_allclose(g, e, atol=1e-12)
+    dx, dk, _ = conv2d_backward(dy, cache, compute_dx=False)
+    assert dx is None
+    np.testing.assert_allclose(dk, expected[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("strides", STRIDES)
 @pytest.mark.parametrize("kernel_hw", [(3, 3), (3, 2), (1, 2)])
 @pytest.mark.parametrize("depth_multiplier", [1, 2])

@@ -88,19 +88,26 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
     return dx
 
 
-def _col2im_per_offset(dy2d, kernel, padded_shape, out_nhw, strides):
-    """``col2im(dy2d @ W.T)`` computed one kernel offset at a time.
+# im2col matrices up to this size are built once and kept for the backward pass (LeNet's largest
+# is 26 MB at batch 128). Bigger ones (food_net's 112x112 layers: 460 MB) are built a few images
+# at a time into a buffer that stays in the CPU cache, and rebuilt in the backward pass: measured
+# 1.5x faster than one huge product, and the cache holds the input instead of 9x its size.
+KEEP_COLS_BYTES = 48 * 2**20
+CHUNK_COLS_BYTES = 4 * 2**20
+
+
+def _col2im_per_offset(dy2d, kernel, out_nhw, strides, dxp):
+    """Add ``col2im(dy2d @ W.T)`` into the padded input gradient ``dxp``, one kernel offset at a time.
 
     Same result as ``col2im((dy2d @ kernel.reshape(-1, C_out).T).reshape(N, Ho, Wo, kh, kw, C_in))``,
     but each offset's block ``dy2d @ kernel[i, j].T`` comes out contiguous (N, Ho, Wo, C_in), so the
-    strided add into ``dx`` reads its source sequentially (about 3x faster than slicing a 6-D dcols).
+    strided add into ``dxp`` reads its source sequentially (about 3x faster than slicing a 6-D dcols).
     """
     kh, kw, c_in, c_out = kernel.shape
     n, ho, wo = out_nhw
     sh, sw = strides
     # (kh*kw, C_out, C_in): transposed views, BLAS reads them without a copy.
     weights_t = kernel.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
-    dxp = np.zeros(padded_shape, dtype=np.result_type(dy2d, kernel))
     block = np.empty((n * ho * wo, c_in), dtype=dxp.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -117,6 +124,12 @@ def _crop(xp, pads, h, w):
     return xp[:, top : top + h, left : left + w, :]
 
 
+def _chunks(n, per_image_bytes):
+    """Image ranges [n0, n1) whose im2col matrices are about CHUNK_COLS_BYTES each."""
+    step = max(1, CHUNK_COLS_BYTES // max(per_image_bytes, 1))
+    return [(n0, min(n0 + step, n)) for n0 in range(0, n, step)]
+
+
 def conv2d_forward(x, kernel, bias, strides, padding):
     """Conv2D forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
 
@@ -130,23 +143,34 @@ def conv2d_forward(x, kernel, bias, strides, padding):
     pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
     ho = conv_output_size(h, kh, sh, padding)
     wo = conv_output_size(w, kw, sw, padding)
-
-    xp = pad2d(x, pads)
-    # The reshape of the strided view is the one copy im2col costs.
-    cols = im2col(xp, kh, kw, sh, sw).reshape(n * ho * wo, kh * kw * c_in)
     weights = kernel.reshape(kh * kw * c_in, c_out)
-    y = cols @ weights
-    if bias is not None:
-        y += bias
     cache = {
-        "cols": cols,
         "kernel": kernel,
         "has_bias": bias is not None,
         "x_shape": x.shape,
-        "padded_shape": xp.shape,
+        "out_shape": (n, ho, wo, c_out),
         "pads": pads,
         "strides": (sh, sw),
     }
+    per_image_bytes = ho * wo * kh * kw * c_in * x.itemsize
+    if n * per_image_bytes <= KEEP_COLS_BYTES:
+        # The reshape of the strided view is the one copy im2col costs.
+        cols = im2col(pad2d(x, pads), kh, kw, sh, sw).reshape(n * ho * wo, kh * kw * c_in)
+        y = cols @ weights
+        cache["cols"] = cols
+    else:
+        y = np.empty((n * ho * wo, c_out), dtype=np.result_type(x, kernel))
+        rows_per_image = ho * wo
+        cols = None
+        for n0, n1 in _chunks(n, per_image_bytes):
+            windows = im2col(pad2d(x[n0:n1], pads), kh, kw, sh, sw)
+            if cols is None or cols.shape[0] != windows.shape[0]:
+                cols = np.empty(windows.shape, dtype=x.dtype)
+            np.copyto(cols, windows)
+            np.matmul(cols.reshape(-1, kh * kw * c_in), weights, out=y[n0 * rows_per_image : n1 * rows_per_image])
+        cache["x"] = x
+    if bias is not None:
+        y += bias
     return y.reshape(n, ho, wo, c_out), cache
 
 
@@ -156,20 +180,45 @@ def conv2d_backward(dy, cache, compute_dx=True):
     ``dbias`` is None when the forward pass had no bias. ``compute_dx=False`` skips the input
     gradient (``dx`` is None): a network's first layer needs none. ``dy`` is never modified.
     """
-    cols, kernel = cache["cols"], cache["kernel"]
+    kernel = cache["kernel"]
     kh, kw, c_in, c_out = kernel.shape
     sh, sw = cache["strides"]
+    pads = cache["pads"]
     n, ho, wo, _ = dy.shape
+    n, h, w, _ = cache["x_shape"]
+    (top, bottom), (left, right) = pads
+    padded_shape = (n, h + top + bottom, w + left + right, c_in)
     dy2d = dy.reshape(n * ho * wo, c_out)
+    dtype = np.result_type(dy, kernel)
+    # Column sums as a matrix-vector product: 10x faster than dy2d.sum(axis=0) on tall arrays.
+    dbias = np.ones(dy2d.shape[0], dtype=dy2d.dtype) @ dy2d if cache["has_bias"] else None
 
-    dkernel = (cols.T @ dy2d).reshape(kernel.shape)
-    dbias = dy2d.sum(axis=0) if cache["has_bias"] else None
-    if not compute_dx:
-        return None, dkernel, dbias
-    dxp = _col2im_per_offset(dy2d, kernel, cache["padded_shape"], (n, ho, wo), (sh, sw))
-    h, w = cache["x_shape"][1:3]
-    dx = _crop(dxp, cache["pads"], h, w)
-    return dx, dkernel, dbias
+    if "cols" in cache:
+        dkernel = (cache["cols"].T @ dy2d).reshape(kernel.shape)
+        if not compute_dx:
+            return None, dkernel, dbias
+        dxp = np.zeros(padded_shape, dtype=dtype)
+        _col2im_per_offset(dy2d, kernel, (n, ho, wo), (sh, sw), dxp)
+        return _crop(dxp, pads, h, w), dkernel, dbias
+
+    # Large layer: rebuild each chunk's im2col matrix (cache-sized) instead of having kept it.
+    x = cache["x"]
+    dkernel = np.zeros((kh * kw * c_in, c_out), dtype=dtype)
+    dx = np.empty(x.shape, dtype=dtype) if compute_dx else None
+    rows_per_image = ho * wo
+    cols = None
+    for n0, n1 in _chunks(n, rows_per_image * kh * kw * c_in * x.itemsize):
+        windows = im2col(pad2d(x[n0:n1], pads), kh, kw, sh, sw)
+        if cols is None or cols.shape[0] != windows.shape[0]:
+            cols = np.empty(windows.shape, dtype=x.dtype)
+        np.copyto(cols, windows)
+        dy_chunk = dy2d[n0 * rows_per_image : n1 * rows_per_image]
+        dkernel += cols.reshape(-1, kh * kw * c_in).T @ dy_chunk
+        if compute_dx:
+            dxp = np.zeros((n1 - n0, *padded_shape[1:]), dtype=dtype)
+            _col2im_per_offset(dy_chunk, kernel, (n1 - n0, ho, wo), (sh, sw), dxp)
+            dx[n0:n1] = _crop(dxp, pads, h, w)
+    return dx, dkernel.reshape(kernel.shape), dbias
 
 
 def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
