@@ -199,7 +199,7 @@ class Layer:
         tensors, is_list = _as_tensor_list(inputs)
         if tensors is None:  # eager call on arrays
             arrays = [np.asarray(x) for x in inputs] if isinstance(inputs, (list, tuple)) else np.asarray(inputs)
-            shapes = [(None,) + a.shape[1:] for a in arrays] if isinstance(arrays, list) else (None,) + arrays.shape[1:]
+            shapes = [a.shape for a in arrays] if isinstance(arrays, list) else arrays.shape
             self.check_input_shape(shapes)
             self._build_once(shapes)
             return self.forward(arrays, training=training)

@@ -1,0 +1,282 @@
+"""Models: Keras' parameter counts and names, the graph, training, saving, exact resume."""
+
+import numpy as np
+import pytest
+
+import tichchap
+from tichchap import Input, Model, Sequential, callbacks, layers
+from tichchap.errors import ConfigError, DataError, NotBuiltError, ShapeError, TrainingError
+
+
+def small_cnn():
+    return Sequential([
+        Input((28, 28, 1)), layers.Conv2D(6, 1), layers.MaxPooling2D(), layers.BatchNormalization(),
+        layers.Activation("relu"), layers.Conv2D(16, 5), layers.MaxPooling2D(), layers.BatchNormalization(),
+        layers.Activation("relu"), layers.Flatten(), layers.Dense(10, activation="softmax")])
+
+
+def synthetic_images(n=384, seed=0, classes=4):
+    """Each class lights up a different bar: learnable by a small CNN in a few epochs."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    x = rng.normal(0, 0.3, size=(n, 12, 10, 1)).astype(np.float32)
+    for c in range(classes):
+        rows = y == c
+        x[rows, 2 + 2 * c, 1:9, 0] += 2.0
+    return x, y
+
+
+def tiny_model(dropout=0.0):
+    model = Sequential([Input((12, 10, 1)), layers.Conv2D(4, (3, 2), activation="relu"), layers.MaxPooling2D(),
+                        layers.Flatten(), layers.Dropout(dropout), layers.Dense(4, activation="softmax")])
+    return model
+
+
+def test_keras_parameter_counts_mlp_and_small_cnn():
+    mlp = Sequential([Input((784,)), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    assert mlp.count_params() == 101_770
+    model = small_cnn()
+    assert model.count_params() == 6_526
+    assert sum(w.size for w in model.trainable_weights) == 6_482
+    assert sum(w.size for w in model.non_trainable_weights) == 44
+    shapes = [l.output_shape[1:] for l in model.layers if type(l).__name__ != "BatchNormalization"
+              and type(l).__name__ != "Activation"]
+    assert shapes == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (10,)]
+
+
+def test_summary_prints_keras_table_and_totals(capsys):
+    small_cnn().summary()
+    out = capsys.readouterr().out
+    assert 'Model: "sequential"' in out
+    assert "conv2d_1 (Conv2D)" in out and "(None, 10, 10, 16)" in out and "2,416" in out
+    assert " Total params: 6,526 (25.49 KB)" in out
+    assert " Trainable params: 6,482 (25.32 KB)" in out
+    assert " Non-trainable params: 44 (176.00 B)" in out
+
+
+def test_names_follow_keras_and_sequential_hides_input_layer():
+    model = small_cnn()
+    names = [l.name for l in model.layers]
+    assert names[:5] == ["conv2d", "max_pooling2d", "batch_normalization", "activation", "conv2d_1"]
+    assert model.get_layer("dense") is model.layers[-1]
+    inp = Input((4,))
+    functional = Model(inp, layers.Dense(2)(inp))
+    assert functional.name == "functional"
+    assert [l.name for l in functional.layers] == ["input_layer_1", "dense_1"]
+    with pytest.raises(ConfigError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+
+
+def test_weights_in_keras_order_and_shapes():
+    model = small_cnn()
+    shapes = [w.shape for w in model.get_weights()]
+    assert shapes[:6] == [(1, 1, 1, 6), (6,), (6,), (6,), (6,), (6,)]
+    assert shapes[6:8] == [(5, 5, 6, 16), (16,)]
+    new = [np.full(s, i, dtype=np.float32) for i, s in enumerate(shapes)]
+    model.set_weights(new)
+    assert model.get_layer("conv2d_1").kernel[0, 0, 0, 0] == 6
+    before = model.get_weights()
+    bad = list(new)
+    bad[-1] = np.zeros(11)
+    with pytest.raises(ShapeError, match=r"dense.*\(10,\).*\(11,\)"):
+        model.set_weights(bad)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sub_model_over_intermediate_outputs_shares_weights():
+    model = small_cnn()
+    names = ["conv2d", "activation", "dense"]
+    features = Model(model.inputs, [model.get_layer(n).output for n in names])
+    x = np.random.default_rng(0).normal(size=(2, 28, 28, 1)).astype(np.float32)
+    maps = features.predict(x, verbose=0)
+    assert [m.shape for m in maps] == [(2, 28, 28, 6), (2, 14, 14, 6), (2, 10)]
+    np.testing.assert_allclose(maps[2], model.predict(x, verbose=0), rtol=1e-6)
+    model.get_layer("conv2d").kernel[...] = 0
+    assert np.all(features.predict(x, verbose=0)[0] == model.get_layer("conv2d").bias)
+
+
+def test_keras2_style_input_shape_and_lazy_build():
+    model = Sequential([layers.Conv2D(2, 3, input_shape=(6, 5, 1)), layers.Flatten(), layers.Dense(3)])
+    assert model.output_shape == (None, 3)
+    lazy = Sequential([layers.Dense(3), layers.Dense(2)])
+    with pytest.raises(NotBuiltError, match="no input shape"):
+        lazy.summary()
+    assert lazy.predict(np.zeros((4, 7)), verbose=0).shape == (4, 2)
+    assert lazy.count_params() == 7 * 3 + 3 + 3 * 2 + 2
+
+
+def test_training_learns_a_small_task_quickly():
+    x, y = synthetic_images()
+    model = tiny_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=8, verbose=0)
+    assert history.history["accuracy"][-1] > 0.95
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy > 0.95 and loss < 0.5
+
+
+def test_history_has_validation_keys_and_validation_split_takes_the_tail():
+    x, y = synthetic_images(200)
+    model = tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.epoch == [0, 1]
+    val_loss, val_acc = model.evaluate(x[150:], y[150:], verbose=0)
+    assert history.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-6)
+    assert model.history is history
+
+
+def test_one_hot_labels_categorical_crossentropy_and_train_on_batch():
+    x, y = synthetic_images(64)
+    model = tiny_model()
+    model.compile("sgd", "categorical_crossentropy", ["accuracy"])
+    loss, acc = model.train_on_batch(x, tichchap.utils.to_categorical(y, 4))
+    assert np.isfinite(loss) and 0 <= acc <= 1
+
+
+def test_same_seed_same_run_bit_for_bit():
+    def run():
+        tichchap.utils.clear_session()
+        tichchap.utils.set_random_seed(7)
+        x, y = synthetic_images(96)
+        model = tiny_model(dropout=0.3)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(run(), run()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_saved_mid_training_resumes_to_identical_weights(tmp_path, optimizer, shuffle):
+    def fresh():
+        tichchap.utils.clear_session()
+        tichchap.utils.set_random_seed(11)
+        model = tiny_model(dropout=0.25)
+        opt = tichchap.optimizers.Adam() if optimizer == "adam" else tichchap.optimizers.SGD(0.05, momentum=0.9)
+        model.compile(opt, "sparse_categorical_crossentropy", ["accuracy"])
+        return model
+
+    x, y = synthetic_images(96)
+    straight = fresh()
+    straight.fit(x, y, batch_size=16, epochs=3, shuffle=shuffle, verbose=0)
+
+    first = fresh()
+    first.fit(x, y, batch_size=16, epochs=1, shuffle=shuffle, verbose=0)
+    first.save(tmp_path / "model.npz")
+    del first
+    tichchap.utils.set_random_seed(999)  # the global stream must not matter after loading
+    resumed = tichchap.load_model(tmp_path / "model.npz")
+    assert resumed.completed_epochs == 1
+    resumed.fit(x, y, batch_size=16, epochs=3, initial_epoch=resumed.completed_epochs, shuffle=shuffle, verbose=0)
+    assert resumed.optimizer.iterations == straight.optimizer.iterations
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_and_load_functional_residual_model(tmp_path):
+    inp = Input((8, 6, 3), name="image")
+    x = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    y = layers.SeparableConv2D(4, 3, padding="same", use_bias=False)(x)
+    y = layers.BatchNormalization()(y)
+    x = layers.Add()([x, y])
+    x = layers.Concatenate()([x, layers.DepthwiseConv2D(3, padding="same")(x)])
+    x = layers.GlobalAveragePooling2D()(layers.ZeroPadding2D(((1, 0), (0, 2)))(x))
+    out = layers.Dense(3, activation="softmax")(x)
+    model = Model(inp, out, name="residual")
+    data = np.random.default_rng(1).normal(size=(5, 8, 6, 3)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    loaded = tichchap.load_model(tmp_path / "m.npz")
+    assert loaded.name == "residual" and [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def test_float64_end_to_end():
+    tichchap.config.set_floatx("float64")
+    x, y = synthetic_images(64)
+    model = tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert all(w.dtype == np.float64 for w in model.weights)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.predict(x, verbose=0).dtype == np.float64
+    assert all(w.dtype == np.float64 for w in model.weights)
+    assert all(g.dtype == np.float64 for l in model.layers for g in l.grads.values())
+    assert isinstance(model.evaluate(x, y, verbose=0), float)
+
+
+def test_float32_stays_float32_everywhere():
+    x, y = synthetic_images(64)
+    model = tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x.astype(np.float64), y, epochs=1, verbose=0)
+    assert all(w.dtype == np.float32 for w in model.weights)
+    assert all(g.dtype == np.float32 for l in model.layers for g in l.grads.values())
+    assert all(s.dtype == np.float32 for slots in model.optimizer.get_state()["slots"] for s in slots)
+
+
+def test_nan_loss_stops_with_terminate_on_nan_and_keeps_finite_weights(capsys):
+    x, y = synthetic_images(64)
+    model = tiny_model()
+    model.compile(tichchap.optimizers.SGD(1e30), "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[callbacks.TerminateOnNaN()])
+    assert "invalid loss" in capsys.readouterr().out
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    model2 = tiny_model()
+    model2.compile(tichchap.optimizers.SGD(1e30), "sparse_categorical_crossentropy")
+    with pytest.raises(TrainingError, match=r"epoch 1, batch \d+"):
+        model2.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    assert all(np.isfinite(w).all() for w in model2.get_weights())
+
+
+def test_early_stopping_and_checkpoint_best_only(tmp_path):
+    x, y = synthetic_images(128)
+    model = tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    path = tmp_path / "best.npz"
+    history = model.fit(x, y, epochs=30, validation_split=0.25, verbose=0, callbacks=[
+        callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0),
+        callbacks.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)])
+    assert len(history.epoch) == 2  # no epoch improves loss by 10
+    assert path.exists()
+    assert tichchap.load_model(path).evaluate(x[96:], y[96:], verbose=0)[1] == pytest.approx(max(history.history["val_accuracy"]))
+
+
+def test_clear_errors_for_bad_input():
+    x, y = synthetic_images(32)
+    model = tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    with pytest.raises(ShapeError, match=r"expects 1 channels .*received x of shape \(32, 12, 10, 3\)"):
+        model.fit(np.repeat(x, 3, axis=-1), y, verbose=0)
+    with pytest.raises(ShapeError, match=r"add the channel axis"):
+        model.predict(x[..., 0], verbose=0)
+    with pytest.raises(ShapeError, match="same number of samples"):
+        model.fit(x, y[:-1], verbose=0)
+    with pytest.raises(DataError, match=r"class label out of range.*\[0, 3\]"):
+        model.fit(x, y + 4, verbose=0)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        model.predict(bad, verbose=0)
+    with pytest.raises(ConfigError, match="unknown loss"):
+        model.compile("adam", "categorical_crossentropyy")
+    with pytest.raises(ConfigError, match="unknown optimizer"):
+        model.compile("adamw", "mse")
+    with pytest.raises(ConfigError, match="kernel_size"):
+        layers.Conv2D(3, 0)
+    with pytest.raises(ConfigError, match="padding"):
+        layers.Conv2D(3, 3, padding="full")
+    with pytest.raises(ConfigError, match="unknown activation"):
+        layers.Dense(3, activation="relu6x")
+    with pytest.raises(ConfigError, match="dilation_rate"):
+        layers.Conv2D(3, 3, dilation_rate=2)
+    conv = layers.Conv2D(3, 3)
+    conv(np.zeros((1, 8, 8, 6)))
+    with pytest.raises(ShapeError, match=r"conv2d_\d+: expected input with 6 channels, got \(32, 14, 14, 3\)"):
+        conv(np.zeros((32, 14, 14, 3)))
+    # The model still works after every refusal.
+    assert model.fit(x, y, epochs=1, verbose=0).history["loss"][0] > 0
