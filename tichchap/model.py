@@ -302,7 +302,11 @@ class Sequential(Model):
             self._input_tensor = InputLayer(shape=layer._input_shape_arg).output
         self._stack.append(layer)
         if self._input_tensor is not None:
-            self._connect()
+            try:
+                self._connect()
+            except Exception:
+                self._stack.pop()  # a refused layer leaves the model as it was
+                raise
 
     def _connect(self):
         x = self._input_tensor

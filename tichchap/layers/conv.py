@@ -29,17 +29,18 @@ class _ConvBase(ActivationMixin, Layer):
         return self.activation.name
 
     def _output_hw(self, input_shape):
-        return tuple(conv_output_size(n, k, s, self.padding)
-                     for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides))
-
-    def check_input_shape(self, input_shape):
-        check_rank(self, input_shape, 4)
-        h, w = self._output_hw(input_shape)
-        if h < 1 or w < 1:
+        try:
+            return tuple(conv_output_size(n, k, s, self.padding)
+                         for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides))
+        except ShapeError:
             raise ShapeError(describe(
                 f"{self.name}: the input is smaller than the {self.kernel_size[0]}x{self.kernel_size[1]} kernel "
                 f"with padding='{self.padding}'", "height and width at least the kernel's",
-                f"input of shape {tuple(input_shape)}"))
+                f"input of shape {tuple(input_shape)}")) from None
+
+    def check_input_shape(self, input_shape):
+        check_rank(self, input_shape, 4)
+        self._output_hw(input_shape)
         expected = getattr(self, "_input_channels", None)
         if expected is not None and input_shape[-1] != expected:
             raise ShapeError(f"{self.name}: expected input with {expected} channels, got {tuple(input_shape)}")

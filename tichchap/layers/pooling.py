@@ -19,15 +19,17 @@ class _Pooling2D(Layer):
         self.padding = check_padding(padding, owner)
 
     def _output_hw(self, input_shape):
-        return tuple(conv_output_size(n, k, s, self.padding)
-                     for n, k, s in zip(input_shape[1:3], self.pool_size, self.strides))
+        try:
+            return tuple(conv_output_size(n, k, s, self.padding)
+                         for n, k, s in zip(input_shape[1:3], self.pool_size, self.strides))
+        except ShapeError:
+            raise ShapeError(describe(f"{self.name}: the input is smaller than the pooling window",
+                                      f"height and width at least {self.pool_size}",
+                                      f"input of shape {tuple(input_shape)}")) from None
 
     def check_input_shape(self, input_shape):
         check_rank(self, input_shape, 4)
-        h, w = self._output_hw(input_shape)
-        if h < 1 or w < 1:
-            raise ShapeError(describe(f"{self.name}: the input is smaller than the pooling window",
-                                      f"height and width at least {self.pool_size}", f"input of shape {tuple(input_shape)}"))
+        self._output_hw(input_shape)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._output_hw(input_shape) + (input_shape[3],)
