@@ -240,6 +240,19 @@ def test_saved_keras_archive_loads_back_identically(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
 
+def test_saved_legacy_h5_loads_back_identically(tmp_path):
+    model, x = trained_tichchap_model()
+    path = tmp_path / "m.h5"
+    kf.save_legacy_h5_model(model, path)
+    with h5py.File(path, "r") as h5:
+        config = json.loads(h5.attrs["model_config"])
+        assert config["class_name"] == "Functional" and "model_weights" in h5
+        assert "module" not in config["config"]["layers"][1]
+    tichchap.utils.clear_session()
+    loaded = kf.load_keras_model(path)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
 @pytest.mark.parametrize("name", ["small_cnn", "residual", "two_outputs", "k2_sequential_cnn"])
 def test_fixture_resaved_by_tichchap_still_matches_keras(tmp_path, name):
     spec = MANIFEST["fixtures"][name]
@@ -530,6 +543,20 @@ def test_keras_loads_what_tichchap_trained(tmp_path):
     kf.save_keras_model(model, path)
     theirs = keras.saving.load_model(str(path)).predict(x, verbose=0)
     np.testing.assert_allclose(theirs, model.predict(x), atol=1e-6)
+
+
+def test_keras_loads_tichchap_legacy_h5_and_weights_files(tmp_path):
+    keras = pytest.importorskip("keras")
+    model, x = trained_tichchap_model()
+    kf.save_legacy_h5_model(model, tmp_path / "trained.h5")
+    keras_model = keras.saving.load_model(str(tmp_path / "trained.h5"), compile=False)
+    np.testing.assert_allclose(keras_model.predict(x, verbose=0), model.predict(x), atol=1e-6)
+    # Weights alone, into Keras' copy with its weights zeroed.
+    for suffix in (".weights.h5", ".h5"):
+        kf.save_weights(model, tmp_path / ("w" + suffix))
+        keras_model.set_weights([np.zeros_like(w) for w in keras_model.get_weights()])
+        keras_model.load_weights(str(tmp_path / ("w" + suffix)))
+        np.testing.assert_allclose(keras_model.predict(x, verbose=0), model.predict(x), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["residual", "small_cnn", "k2_functional_residual"])

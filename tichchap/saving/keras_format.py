@@ -26,8 +26,8 @@ Keras 2 writes ``[[[layer, node, index, kwargs], ...]]``.
 Nothing is half-loaded: the whole architecture is translated and every weight array is read and
 checked against its layer before any layer receives a value.
 
-Public functions: :func:`load_keras_model`, :func:`save_keras_model`, :func:`load_weights`,
-:func:`save_weights`.
+Public functions: :func:`load_keras_model`, :func:`save_keras_model`,
+:func:`save_legacy_h5_model`, :func:`load_weights`, :func:`save_weights`.
 """
 
 import datetime
@@ -596,7 +596,7 @@ def _legacy_weights(group, model, path, by_name):
         g = group[layer_name]
         weight_names = _attr_strings(g, "weight_names") or []
         stored.append((layer_name, [np.asarray(g[w][()]) for w in weight_names]))
-    model_layers = [layer for layer in model.layers if layer.weights]
+    model_layers = [layer for layer in _saved_layers(model) if layer.weights]
     if by_name:
         table = dict(stored)
         found = {}
@@ -904,7 +904,7 @@ def _write_keras3_weights(model, fileobj):
 
 def _write_legacy_weights(model, group):
     """Legacy layout: layer_names on ``group``, one group per layer with weight_names."""
-    layers = list(model.layers)
+    layers = _saved_layers(model)  # Keras' order: its legacy loader matches layers by position
     group.attrs["layer_names"] = np.array([layer.name.encode("utf-8") for layer in layers])
     group.attrs["backend"] = b"tensorflow"
     group.attrs["keras_version"] = WRITTEN_KERAS_VERSION.encode()
@@ -938,6 +938,33 @@ def save_keras_model(model, path):
             archive.writestr(METADATA_NAME, json.dumps(metadata))
             archive.writestr(CONFIG_NAME, json.dumps(config))
             archive.writestr(WEIGHTS_NAME, weights.getvalue())
+    return path
+
+
+def legacy_config_of(model):
+    """The ``model_config`` attribute Keras writes into a legacy ``.h5`` model file: the same
+    architecture as :func:`keras_config_of` without Keras 3's module/registration keys."""
+    config = keras_config_of(model)
+    layers = []
+    for entry in config["config"]["layers"]:
+        layers.append({k: v for k, v in entry.items() if k not in ("module", "registered_name", "build_config")})
+    return {"class_name": config["class_name"], "config": dict(config["config"], layers=layers)}
+
+
+def save_legacy_h5_model(model, path):
+    """Write ``model`` as a legacy whole-model HDF5 file (what ``model.save("x.h5")`` writes):
+    ``model_config`` attribute plus a ``model_weights`` group. Keras 2 and 3 both load it."""
+    path = os.fspath(path)
+    h5py = _require_h5py()
+    _check_writable(model)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        h5.attrs["backend"] = "tensorflow"
+        h5.attrs["keras_version"] = WRITTEN_KERAS_VERSION
+        h5.attrs["model_config"] = json.dumps(legacy_config_of(model))
+        _write_legacy_weights(model, h5.create_group("model_weights"))
+    with atomic_write(path, "wb") as f:
+        f.write(buffer.getvalue())
     return path
 
 
