@@ -105,6 +105,30 @@ def test_configs_come_through_with_keras_options():
     assert len(bn2.weights) == 2 and bn2.epsilon == pytest.approx(0.01)  # center=False, scale=False
 
 
+def test_sequential_configs_without_input_layer(tmp_path):
+    reference = np.load(fixture_path("mlp.npz"))
+
+    def drop_input(config):  # a Keras 3 Sequential built by fit(), not by Input()
+        config["config"]["layers"] = config["config"]["layers"][1:]
+        assert config["config"]["build_input_shape"] == [None, 784]
+
+    path = rewrite_archive(fixture_path("mlp.keras"), tmp_path / "built_late.keras", drop_input)
+    model = kf.load_keras_model(path)
+    assert compare_outputs(model, reference, reference["__input__"]).passed
+
+    # Keras 1/2 style: the first layer carries batch_input_shape.
+    path = tmp_path / "old_style.h5"
+    shutil.copy(fixture_path("mlp.h5"), path)
+    with h5py.File(path, "r+") as h5:
+        config = json.loads(h5.attrs["model_config"])
+        config["config"]["layers"] = config["config"]["layers"][1:]
+        config["config"].pop("build_input_shape", None)
+        config["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 784]
+        h5.attrs["model_config"] = json.dumps(config)
+    model = kf.load_keras_model(path)
+    assert compare_outputs(model, reference, reference["__input__"]).passed
+
+
 def test_files_with_optimizer_state_load_only_the_model():
     assert MANIFEST["fixtures"]["residual"]["includes_optimizer_state"]
     with zipfile.ZipFile(fixture_path("residual.keras")) as archive:

@@ -881,13 +881,6 @@ def _policy():
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
 
 
-def _check_writable(model):
-    for layer in model.layers:
-        if len(getattr(layer, "_inbound_calls", [None])) > 1:  # pragma: no cover - shared layers
-            raise UnsupportedKerasFeatureError(f"layer {layer.name!r} is called more than once; cannot write it",
-                                               layer.name, _keras_class_name(layer), None)
-
-
 def _write_keras3_weights(model, fileobj):
     """Write Keras 3's weights layout (layers/<key>/vars/<i>, name attributes) into ``fileobj``."""
     h5py = _require_h5py()
@@ -926,7 +919,6 @@ def save_keras_model(model, path):
     (``keras.saving.load_model(path)``) with the same architecture and weights. Atomic: an error
     leaves any previous file at ``path`` untouched."""
     path = os.fspath(path)
-    _check_writable(model)
     config = keras_config_of(model)
     metadata = {"keras_version": WRITTEN_KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -956,7 +948,6 @@ def save_legacy_h5_model(model, path):
     ``model_config`` attribute plus a ``model_weights`` group. Keras 2 and 3 both load it."""
     path = os.fspath(path)
     h5py = _require_h5py()
-    _check_writable(model)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
         h5.attrs["backend"] = "tensorflow"
