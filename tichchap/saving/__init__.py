@@ -56,7 +56,7 @@ def save_model(model, path, overwrite=True):
     if path.endswith(".keras"):
         return _keras_format().save_keras_model(model, path)
     if path.endswith(".h5"):
-        return _keras_format().save_keras_model(model, path)
+        return _keras_format().save_legacy_h5_model(model, path)
     from . import native
 
     return native.save_model(model, path)
