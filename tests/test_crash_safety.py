@@ -33,6 +33,13 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     assert os.listdir(tmp_path) == ["f.bin"]
 
 
+def test_atomic_write_gives_files_the_ordinary_mode(tmp_path):
+    with atomic_write(tmp_path / "f.bin") as f:
+        f.write(b"x")
+    (tmp_path / "plain.bin").write_bytes(b"x")
+    assert os.stat(tmp_path / "f.bin").st_mode == os.stat(tmp_path / "plain.bin").st_mode
+
+
 def test_a_save_killed_midway_leaves_a_file_that_loads(tmp_path):
     path = tmp_path / "model.npz"
     child = textwrap.dedent(f"""

@@ -5,6 +5,12 @@ import os
 import tempfile
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
@@ -17,6 +23,8 @@ def atomic_write(path, mode="wb"):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary open() would.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
