@@ -104,7 +104,10 @@ def make_runners(kind, x, params, first):
 
 
 def time_pair(a, b, repeats, warmup=2):
-    """Median seconds of a() and b(), run alternately."""
+    """Median and minimum seconds of a() and b(), run alternately: ((med_a, min_a), (med_b, min_b)).
+
+    On a shared machine other processes inflate single runs; the minimum is the run least
+    disturbed, the median the typical one. Both ratios are printed."""
     for _ in range(warmup):
         a(), b()
     ta, tb = [], []
@@ -116,7 +119,7 @@ def time_pair(a, b, repeats, warmup=2):
         t2 = time.perf_counter()
         ta.append(t1 - t0)
         tb.append(t2 - t1)
-    return statistics.median(ta), statistics.median(tb)
+    return (statistics.median(ta), min(ta)), (statistics.median(tb), min(tb))
 
 
 def main(argv=None):
@@ -133,7 +136,8 @@ def main(argv=None):
     torch.set_num_threads(2)
     print(f"numpy {np.__version__}, torch {torch.__version__}, batch {args.batch}, float32, "
           f"{torch.get_num_threads()} threads, median of {repeats}")
-    header = f"{'net':9s} {'layer':24s} {'pass':8s} {'tichchap ms':>12s} {'torch ms':>10s} {'ratio':>7s}"
+    header = (f"{'net':9s} {'layer':24s} {'pass':8s} {'tichchap ms':>12s} {'torch ms':>10s} {'ratio':>7s}"
+              f" {'min tc':>8s} {'min th':>8s} {'min ratio':>9s}")
     print(header)
     print("-" * len(header))
     totals = {}
@@ -144,14 +148,19 @@ def main(argv=None):
         x = rng.standard_normal((args.batch, *shape)).astype(np.float32)
         tc_fwd, tc_step, th_fwd, th_step = make_runners(kind, x, params, first)
         for label, a, b in (("fwd", tc_fwd, th_fwd), ("fwd+bwd", tc_step, th_step)):
-            ta, tb = time_pair(a, b, repeats)
-            total = totals.setdefault((net, label), [0.0, 0.0])
-            total[0] += ta
-            total[1] += tb
-            print(f"{net:9s} {name:24s} {label:8s} {ta * 1e3:12.2f} {tb * 1e3:10.2f} {ta / tb:7.2f}")
+            (ta, ma), (tb, mb) = time_pair(a, b, repeats)
+            total = totals.setdefault((net, label), [0.0, 0.0, 0.0, 0.0])
+            for k, v in enumerate((ta, tb, ma, mb)):
+                total[k] += v
+            print(_row(net, name, label, ta, tb, ma, mb))
     print("-" * len(header))
-    for (net, label), (ta, tb) in totals.items():
-        print(f"{net:9s} {'TOTAL':24s} {label:8s} {ta * 1e3:12.2f} {tb * 1e3:10.2f} {ta / tb:7.2f}")
+    for (net, label), (ta, tb, ma, mb) in totals.items():
+        print(_row(net, "TOTAL", label, ta, tb, ma, mb))
+
+
+def _row(net, name, label, ta, tb, ma, mb):
+    return (f"{net:9s} {name:24s} {label:8s} {ta * 1e3:12.2f} {tb * 1e3:10.2f} {ta / tb:7.2f}"
+            f" {ma * 1e3:8.2f} {mb * 1e3:8.2f} {ma / mb:9.2f}")
 
 
 if __name__ == "__main__":

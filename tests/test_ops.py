@@ -117,7 +117,8 @@ def test_col2im_is_the_adjoint_of_im2col(kh, kw, sh, sw):
 
 KERNELS = [(1, 1), (3, 3), (3, 2), (2, 4)]
 STRIDES = [(1, 1), (2, 2), (3, 3), (2, 1)]
-INPUT_SHAPES = [(2, 7, 6, 3), (3, 8, 9, 2)]
+# (shape, use_bias); C_in == 1 takes the transposed-im2col path with the bias folded in.
+CONV_CASES = [((2, 7, 6, 3), True), ((3, 8, 9, 2), False), ((2, 8, 7, 1), True), ((1, 6, 9, 1), False)]
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
@@ -125,7 +126,7 @@ INPUT_SHAPES = [(2, 7, 6, 3), (3, 8, 9, 2)]
 @pytest.mark.parametrize("kernel_hw", KERNELS)
 def test_conv2d_matches_reference(kernel_hw, strides, padding):
     rng = seeded_rng(kernel_hw, strides, padding)
-    for x_shape, use_bias in zip(INPUT_SHAPES, (True, False)):
+    for x_shape, use_bias in CONV_CASES:
         x = rng.standard_normal(x_shape)
         kernel = rng.standard_normal((*kernel_hw, x_shape[3], 4))
         bias = rng.standard_normal(4) if use_bias else None
@@ -280,10 +281,11 @@ def assert_gradient_close(analytic, numeric, tol=1e-7):
     "kernel_hw, strides, padding",
     [((3, 2), (1, 1), "valid"), ((3, 2), (2, 2), "same"), ((2, 3), (3, 2), "same"), ((4, 3), (2, 3), "valid")],
 )
-def test_conv2d_finite_differences(kernel_hw, strides, padding):
+@pytest.mark.parametrize("c_in", [1, 3])
+def test_conv2d_finite_differences(kernel_hw, strides, padding, c_in):
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, 7, 6, 3))
-    kernel = rng.standard_normal((*kernel_hw, 3, 2))
+    x = rng.standard_normal((2, 7, 6, c_in))
+    kernel = rng.standard_normal((*kernel_hw, c_in, 2))
     bias = rng.standard_normal(2)
     y, cache = conv2d_forward(x, kernel, bias, strides, padding)
     dy = rng.standard_normal(y.shape)  # random upstream gradient, never all ones
@@ -348,6 +350,7 @@ def test_dtype_is_preserved_and_inputs_are_untouched(dtype):
 
     runs = [
         (conv2d_forward, conv2d_backward, (x, kernel, bias, (2, 2), "same")),
+        (conv2d_forward, conv2d_backward, (x[..., :1], kernel[:, :, :1], bias, (1, 1), "valid")),
         (depthwise_conv2d_forward, depthwise_conv2d_backward, (x, dw_kernel, dw_bias, (1, 2), "same")),
         (pool2d_forward, pool2d_backward, (x, (3, 2), (2, 2), "same", "max")),
         (pool2d_forward, pool2d_backward, (x, (3, 2), (2, 1), "same", "avg")),
@@ -391,16 +394,17 @@ def _nhwc_numpy(t):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c_in", [1, 3])
 @pytest.mark.parametrize(
     "kernel_hw, strides, padding",
     [((5, 5), (1, 1), "valid"), ((3, 2), (2, 2), "same"), ((3, 3), (2, 2), "same"), ((2, 3), (3, 1), "same")],
 )
-def test_conv2d_matches_torch(kernel_hw, strides, padding, dtype):
+def test_conv2d_matches_torch(kernel_hw, strides, padding, c_in, dtype):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((3, 10, 9, 3)).astype(dtype)
-    kernel = (rng.standard_normal((*kernel_hw, 3, 5)) * 0.3).astype(dtype)
+    x = rng.standard_normal((3, 10, 9, c_in)).astype(dtype)
+    kernel = (rng.standard_normal((*kernel_hw, c_in, 5)) * 0.3).astype(dtype)
     bias = rng.standard_normal(5).astype(dtype)
     y, cache = conv2d_forward(x, kernel, bias, strides, padding)
     dy = rng.standard_normal(y.shape).astype(dtype)

@@ -130,6 +130,34 @@ def _chunks(n, per_image_bytes):
     return [(n0, min(n0 + step, n)) for n0 in range(0, n, step)]
 
 
+def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache):
+    """Conv2D with C_in == 1 (a network's first layer on grey images), im2col TRANSPOSED.
+
+    With one channel, im2col's rows would be kh*kw single floats gathered from kh*kw places: slow
+    to copy. Its transpose ``cols_t`` (kh*kw, N*Ho*Wo) fills with one contiguous strided slice per
+    kernel offset (4x faster), and BLAS reads ``cols_t.T`` without a copy. A row of ones appended
+    to ``cols_t`` and the bias appended to the weights fold the bias into the same product
+    (y = [cols | 1] @ [W; b]) and, in backward, give dbias as row K of ``cols_t @ dY``.
+    """
+    kh, kw, _, c_out = kernel.shape
+    sh, sw = cache["strides"]
+    ho, wo = out_hw
+    n = x.shape[0]
+    xp = pad2d(x, cache["pads"])[..., 0]
+    rows = kh * kw + (bias is not None)
+    cols_t = np.empty((rows, n, ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols_t[i * kw + j] = xp[:, i : i + sh * ho : sh, j : j + sw * wo : sw]
+    weights = kernel.reshape(kh * kw, c_out)
+    if bias is not None:
+        cols_t[kh * kw] = 1
+        weights = np.concatenate([weights, bias.reshape(1, c_out).astype(weights.dtype)])
+    cols_t = cols_t.reshape(rows, n * ho * wo)
+    cache["cols_t"] = cols_t
+    return cols_t.T @ weights
+
+
 def conv2d_forward(x, kernel, bias, strides, padding):
     """Conv2D forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
 
@@ -153,6 +181,9 @@ def conv2d_forward(x, kernel, bias, strides, padding):
         "strides": (sh, sw),
     }
     per_image_bytes = ho * wo * kh * kw * c_in * x.itemsize
+    if c_in == 1 and n * per_image_bytes <= KEEP_COLS_BYTES:
+        y = _conv2d_single_channel_forward(x, kernel, bias, (ho, wo), cache)
+        return y.reshape(n, ho, wo, c_out), cache
     if n * per_image_bytes <= KEEP_COLS_BYTES:
         # The reshape of the strided view is the one copy im2col costs.
         cols = im2col(pad2d(x, pads), kh, kw, sh, sw).reshape(n * ho * wo, kh * kw * c_in)
@@ -192,6 +223,16 @@ def conv2d_backward(dy, cache, compute_dx=True):
     dtype = np.result_type(dy, kernel)
     # Column sums as a matrix-vector product: 10x faster than dy2d.sum(axis=0) on tall arrays.
     dbias = np.ones(dy2d.shape[0], dtype=dy2d.dtype) @ dy2d if cache["has_bias"] else None
+
+    if "cols_t" in cache:  # single input channel: the bias is row K of the product
+        dweights = cache["cols_t"] @ dy2d  # (kh*kw [+1], C_out)
+        dkernel = dweights[: kh * kw].reshape(kernel.shape)
+        dbias = dweights[kh * kw] if cache["has_bias"] else None
+        if not compute_dx:
+            return None, dkernel, dbias
+        dxp = np.zeros(padded_shape, dtype=dtype)
+        _col2im_per_offset(dy2d, kernel, (n, ho, wo), (sh, sw), dxp)
+        return _crop(dxp, pads, h, w), dkernel, dbias
 
     if "cols" in cache:
         dkernel = (cache["cols"].T @ dy2d).reshape(kernel.shape)
