@@ -281,11 +281,11 @@ def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
     wo = conv_output_size(w, kw, sw, padding)
 
     xp = pad2d(x, pads)
-    windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C)
-    y = np.zeros((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
-    for i in range(kh):
-        for j in range(kw):
-            y += windows[:, :, :, i, j, :, None] * kernel[i, j]
+    windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C), a view
+    y = np.empty((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
+    # One multiplier m at a time: einsum over a trailing axis of length dm was 3x slower.
+    for m in range(dm):
+        np.einsum("nhwijc,ijc->nhwc", windows, kernel[..., m], out=y[..., m])
     y = y.reshape(n, ho, wo, c_in * dm)
     if bias is not None:
         y += bias
@@ -309,15 +309,17 @@ def depthwise_conv2d_backward(dy, cache):
     dy5 = dy.reshape(n, ho, wo, c_in, dm)
     windows = im2col(xp, kh, kw, sh, sw)
 
-    dkernel = np.empty(kernel.shape, dtype=np.result_type(dy, kernel))
-    dxp = np.zeros(xp.shape, dtype=dkernel.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            window = windows[:, :, :, i, j, :]  # (N, Ho, Wo, C)
-            dkernel[i, j] = np.einsum("nhwc,nhwcm->cm", window, dy5)
-            dxp[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :] += np.einsum(
-                "nhwcm,cm->nhwc", dy5, kernel[i, j]
-            )
+    dtype = np.result_type(dy, kernel)
+    dkernel = np.empty(kernel.shape, dtype=dtype)
+    dxp = np.zeros(xp.shape, dtype=dtype)
+    for m in range(dm):
+        dy_m = np.ascontiguousarray(dy5[..., m])  # (N, Ho, Wo, C)
+        # dK[i, j, c, m] = sum over n, oh, ow of xpad[n, oh*sh+i, ow*sw+j, c] * dY[n, oh, ow, c, m]
+        np.einsum("nhwijc,nhwc->ijc", windows, dy_m, out=dkernel[..., m])
+        for i in range(kh):
+            for j in range(kw):
+                target = dxp[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :]
+                target += dy_m * kernel[i, j, :, m]
     dbias = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
     h, w = cache["x_shape"][1:3]
     return _crop(dxp, cache["pads"], h, w), dkernel, dbias
