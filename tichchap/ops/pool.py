@@ -90,17 +90,27 @@ def _max_pool_tiled(x, cache):
     return y, cache
 
 
+def _split_by_index(g, index, count, outs):
+    """Write ``g * (index == k)`` into ``outs[k]`` for k < count: ``g`` routed by ``index``."""
+    if count == 2:
+        # index is 0 or 1: g * index, and g minus that (no comparisons, no boolean temporaries).
+        np.multiply(g, index, out=outs[1])
+        np.subtract(g, outs[1], out=outs[0])
+    else:
+        for k in range(count):
+            np.multiply(g, index == k, out=outs[k])
+
+
 def _max_pool_tiled_backward(dy, cache):
     ph, pw = cache["pool"]
     n, h, w, c = cache["x_shape"]
     ho, wo = h // ph, w // pw
     row_index, col_index = cache["row_index"], cache["col_index"]
     dx = np.empty((n, ho, ph, wo, pw, c), dtype=dy.dtype)  # every element is written below
-    dy_row = np.empty(dy.shape, dtype=dy.dtype)
+    dy_rows = np.empty((ph, *dy.shape), dtype=dy.dtype)
+    _split_by_index(dy, row_index, ph, dy_rows)  # dy_rows[i]: dy where the max is in window row i
     for i in range(ph):
-        np.multiply(dy, row_index == i, out=dy_row)  # dy where the max is in window row i, else 0
-        for j in range(pw):
-            np.multiply(dy_row, col_index[:, :, i] == j, out=dx[:, :, i, :, j])
+        _split_by_index(dy_rows[i], col_index[:, :, i], pw, [dx[:, :, i, :, j] for j in range(pw)])
     return dx.reshape(n, h, w, c)
 
 
