@@ -201,6 +201,13 @@ def _parse_digits(token, base, digits, path, line_number):
         raise FileFormatError(f"{path}, line {line_number}: not a base-{base} word; received {token!r}") from None
 
 
+def _mif_int(text, base, path, what):
+    try:
+        return int(text.strip(), base)
+    except ValueError:
+        raise FileFormatError(f"{path}: {what} is not a base-{base} number; received {text.strip()!r}") from None
+
+
 def _data_lines(text):
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.split("//")[0].strip()
@@ -209,8 +216,12 @@ def _data_lines(text):
 
 
 def _read_text(path, width, file_format):
-    with open(path, "r") as f:
-        text = f.read()
+    try:
+        with open(path, "r", encoding="ascii") as f:
+            text = f.read()
+    except UnicodeDecodeError as err:
+        raise FileFormatError(f"{path}: not a text memory file; expected ASCII digits; received byte "
+                              f"{err.object[err.start]:#04x} at offset {err.start}") from None
     digits_hex = (width + 3) // 4
     if file_format in ("hex", "bin"):
         base, digits = (16, digits_hex) if file_format == "hex" else (2, width)
@@ -260,7 +271,7 @@ def _read_text(path, width, file_format):
         base = {"HEX": 16, "BIN": 2, "UNS": 10, "DEC": 10}.get(settings.get("DATA_RADIX", "HEX"))
         if base is None:
             raise FileFormatError(f"{path}: unsupported DATA_RADIX {settings.get('DATA_RADIX')!r}")
-        declared_width = int(settings.get("WIDTH", width))
+        declared_width = _mif_int(settings.get("WIDTH", str(width)), 10, path, "WIDTH")
         if declared_width != width:
             raise FileFormatError(f"{path}: WIDTH={declared_width}; expected {width}")
         entries = {}
@@ -271,7 +282,7 @@ def _read_text(path, width, file_format):
             address, _, value = statement.partition(":")
             if not value or "[" in address:
                 raise FileFormatError(f"{path}: unsupported content line {statement!r}; expected 'address : word'")
-            entries[int(address.strip())] = int(value.strip(), base)
+            entries[_mif_int(address, 10, path, "address")] = _mif_int(value, base, path, "word")
         if sorted(entries) != list(range(len(entries))):
             raise FileFormatError(f"{path}: addresses are not 0..{len(entries) - 1} without gaps")
         return [entries[k] for k in range(len(entries))], None
@@ -281,7 +292,7 @@ def _read_text(path, width, file_format):
 def _read_npy(path):
     try:
         a = np.load(path, allow_pickle=False)
-    except ValueError as exc:
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser leaks ValueError, SyntaxError, tokenize.TokenError...
         raise FileFormatError(f"{path}: not a readable .npy file of words ({exc})") from None
     if a.dtype.kind not in "ui":
         raise FileFormatError(f"{path}: expected unsigned integer words; received dtype {a.dtype}")
