@@ -201,7 +201,7 @@ def _parse_digits(token, base, digits, path, line_number):
         raise FileFormatError(f"{path}, line {line_number}: not a base-{base} word; received {token!r}") from None
 
 
-def _mif_int(text, base, path, what):
+def _parse_number(text, base, path, what):
     try:
         return int(text.strip(), base)
     except ValueError:
@@ -255,7 +255,9 @@ def _read_text(path, width, file_format):
                 parts[key.strip().lower()] = value.strip()
         if "memory_initialization_vector" not in parts:
             raise FileFormatError(f"{path}: no memory_initialization_vector; expected a Xilinx .coe file")
-        base = int(parts.get("memory_initialization_radix", "16"))
+        base = _parse_number(parts.get("memory_initialization_radix", "16"), 10, path, "memory_initialization_radix")
+        if base not in (2, 10, 16):
+            raise FileFormatError(f"{path}: memory_initialization_radix must be 2, 10 or 16; received {base}")
         digits = {16: digits_hex, 2: width}.get(base, len(str(1 << width)))
         tokens = [t for t in parts["memory_initialization_vector"].replace(",", " ").split() if t]
         return [_parse_digits(t, base, digits, path, 0) for t in tokens], None
@@ -271,7 +273,7 @@ def _read_text(path, width, file_format):
         base = {"HEX": 16, "BIN": 2, "UNS": 10, "DEC": 10}.get(settings.get("DATA_RADIX", "HEX"))
         if base is None:
             raise FileFormatError(f"{path}: unsupported DATA_RADIX {settings.get('DATA_RADIX')!r}")
-        declared_width = _mif_int(settings.get("WIDTH", str(width)), 10, path, "WIDTH")
+        declared_width = _parse_number(settings.get("WIDTH", str(width)), 10, path, "WIDTH")
         if declared_width != width:
             raise FileFormatError(f"{path}: WIDTH={declared_width}; expected {width}")
         entries = {}
@@ -282,7 +284,7 @@ def _read_text(path, width, file_format):
             address, _, value = statement.partition(":")
             if not value or "[" in address:
                 raise FileFormatError(f"{path}: unsupported content line {statement!r}; expected 'address : word'")
-            entries[_mif_int(address, 10, path, "address")] = _mif_int(value, base, path, "word")
+            entries[_parse_number(address, 10, path, "address")] = _parse_number(value, base, path, "word")
         if sorted(entries) != list(range(len(entries))):
             raise FileFormatError(f"{path}: addresses are not 0..{len(entries) - 1} without gaps")
         return [entries[k] for k in range(len(entries))], None
