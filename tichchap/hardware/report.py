@@ -92,8 +92,7 @@ def _plot_values(path, values, title, vmin, vmax, cmap, max_channels, colorbar_l
         ax = fig.subplots()
         import matplotlib
 
-        colormap = matplotlib.colormaps[cmap].copy()
-        colormap.set_bad("white")
+        colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")
         image = ax.imshow(np.ma.masked_invalid(mosaic), cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
