@@ -146,3 +146,38 @@ def test_report_loads_in_headless_chromium_with_every_image(tmp_path):
     assert len(re.findall(r"class=\"verdict (?:pass|fail)\" data-layer=", loaded)) == len(golden.layer_names)
     broken = dom(broken_dir)
     assert 'data-images-broken="1"' in broken and "failed to load" in broken
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
+                    reason="Icarus Verilog (iverilog, vvp) not installed")
+def test_golden_export_through_the_verilog_conv_reaches_a_passing_report(tmp_path):
+    """GoldenModel.export -> examples/rtl's Verilog conv3x3+ReLU in Icarus -> its dump -> report."""
+    rtl_dir = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "rtl")
+    x_fmt, w_fmt, b_fmt = Fixed(8, 4), Fixed(8, 2), Fixed(16, 6)
+    out_fmt = Fixed(8, 4, rounding="RND", overflow="SAT")              # the formats the Verilog is built for
+    rng = np.random.default_rng(4)
+    model = tichchap.Sequential([tichchap.Input((5, 6, 2)), layers.Conv2D(3, 3, padding="same", activation="relu")])
+    conv = model.layers[0]
+    conv.set_weights([rng.normal(0, 0.8, size=(3, 3, 2, 3)).astype(np.float32),
+                      rng.normal(0, 1.0, size=3).astype(np.float32)])
+    golden = GoldenModel(model, x_fmt, layer_formats={"input_layer": {"output": x_fmt},
+                                                      "conv2d": {"weight": w_fmt, "bias": b_fmt, "output": out_fmt}})
+    x = rng.normal(0, 2.0, size=(1, 5, 6, 2))
+    golden.export(str(tmp_path / "mem"), x, file_format="hex")
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    for source, target in (("input.hex", "input.hex"), ("weights/conv2d_kernel.hex", "weights.hex"),
+                           ("weights/conv2d_bias.hex", "bias.hex")):
+        shutil.copy(tmp_path / "mem" / source, sim / target)
+    params = [f"-Ptb_conv3x3_relu.{k}={v}" for k, v in (("H", 5), ("W", 6), ("CIN", 2), ("COUT", 3))]
+    subprocess.run(["iverilog", "-g2005", "-o", str(sim / "sim.vvp"), *params, os.path.join(rtl_dir, "conv3x3_relu.v"),
+                    os.path.join(rtl_dir, "tb_conv3x3_relu.v")], check=True, capture_output=True)
+    subprocess.run(["vvp", "-n", str(sim / "sim.vvp")], cwd=sim, check=True, capture_output=True)
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    shutil.copy(sim / "output.hex", dumps / "conv2d.hex")
+    report = build_report(golden, x, dumps=str(dumps), out_dir=str(tmp_path / "report"))
+    conv_result = report["layers"]["conv2d"]
+    assert conv_result["compared_with"] == "RTL" and conv_result["passed"]
+    assert conv_result["result"].exact == 5 * 6 * 3 and golden.overflows["conv2d"] > 0   # saturation exercised
+    assert verdicts(read_page(str(tmp_path / "report")))["conv2d"] == "PASS"
