@@ -451,3 +451,33 @@ def test_read_dumps_takes_seed_per_channel_files_and_checks_frames(tmp_path):
     assert np.array_equal(second, words["conv2d_1"] ^ np.uint32(1))
     assert math.isclose(np.count_nonzero(second != words["conv2d_1"]) / second.size, 1.0)
     assert os.path.exists(tmp_path / "conv2d_1_c3.txt")
+
+
+def test_merge_average_pooling_and_reshape_layers_follow_the_float_model():
+    rng = np.random.default_rng(8)
+    inputs = tichchap.Input((6, 4, 2))
+    a = layers.Conv2D(2, 3, padding="same")(inputs)
+    y = layers.Add()([inputs, a])
+    y = layers.Concatenate()([y, layers.AveragePooling2D(1)(a)])
+    y = layers.AveragePooling2D((2, 2), strides=(1, 2), padding="same")(y)
+    g = layers.GlobalAveragePooling2D()(y)
+    y = layers.Reshape((4, 3, 4))(y)
+    y = layers.GlobalMaxPooling2D()(y)
+    outputs = layers.Dense(2)(layers.Concatenate()([y, g]))
+    model = randomise(tichchap.Model(inputs, outputs), rng)
+    x = rng.normal(size=(2, 6, 4, 2))
+    fmt = Fixed(24, 8, rounding="RND", overflow="SAT")
+    golden = GoldenModel(model, fmt)
+    words, floats = golden.run(x), golden.float_outputs(x)
+    for name in golden.layer_names:
+        error = np.max(np.abs(golden.output_format(name).from_words(words[name]) - floats[name]))
+        assert error < 64 * 2.0 ** -16, name
+    # Add in Fixed: the exact sum of the two inputs' values, cast once
+    add = golden.step("add")
+    exact = golden.output_format("input_layer").from_words(words["input_layer"]) + fmt.from_words(words["conv2d"])
+    assert np.array_equal(add.formats.output.from_words(words["add"]), exact)
+    assert golden.overflows["add"] == 0
+    # and in float32 through the format's adder (a sub-model: float formats have no average pooling)
+    f32 = GoldenModel(tichchap.Model(model.inputs, model.get_layer("add").output), Float32())
+    f32_words = f32.run(x)
+    assert np.array_equal(f32_words["add"], (x.astype(np.float32) + f32_words["conv2d"].view(np.float32)).view(np.uint32))
