@@ -760,8 +760,9 @@ def read_dumps(dumps_dir, golden, shapes=None, file_format=None, layout="NHWC", 
     """Read the RTL's per-layer dumps from a folder: ``{layer name: words}`` for the layers found.
 
     For each golden layer name (``file_stem(name)``), in this order: ``<name>.manifest.json``
-    (written by tichchap's exporter: read with its options); ``<name><ext>`` (one file) or
-    ``<name>_c0<ext>``, ``<name>_c1<ext>``... (one file per channel, SEED_RTL.md's dumps) with
+    (written by tichchap's exporter: read with its options); ``<name><ext>`` (one file, in
+    ``layout`` NHWC or NCHW) or ``<name>_c0<ext>``, ``<name>_c1<ext>``... (one file per channel,
+    SEED_RTL.md's dumps) with
     ``ext`` from ``file_format`` or any known extension. The word count is checked against the
     layer's shape (``shapes[name]``, default the last run's); ``frame`` picks one frame of a dump
     holding several. Layers without a dump are left out.
@@ -783,8 +784,9 @@ def read_dumps(dumps_dir, golden, shapes=None, file_format=None, layout="NHWC", 
             ext = FILE_FORMATS[ff]
             fmt = golden.output_format(name)
             if os.path.exists(stem + ext):
-                dumps[name] = import_words(stem + ext, shapes[name], fmt, ff, layout if len(shapes[name]) == 4
-                                           else "NHWC", lanes, lane_order, channel_order, frame=frame)
+                single = layout if (len(shapes[name]) == 4 and layout != "per_channel") else "NHWC"
+                dumps[name] = import_words(stem + ext, shapes[name], fmt, ff, single, lanes, lane_order,
+                                           channel_order, frame=frame)
                 break
             if os.path.exists(f"{stem}_c0{ext}"):
                 dumps[name] = import_words(stem + ext, shapes[name], fmt, ff, "per_channel", lanes, lane_order,
