@@ -70,6 +70,10 @@ ALL_MODELS = ("lenet", "small_cnn", "mlp", "food_net", "xception")
 BATCH = 128
 SEED = 0
 SETTLE_S = 0.2
+#: a window during which other processes kept more CPU cores busy than this is set aside
+QUIET_CORES = 0.25
+#: how long to wait for a quiet machine before each pair of windows (--quiet-wait)
+QUIET_WAIT_S = 0.0
 TARGETS = {  # (model, row): (comparison, bound) from issue 4
     ("lenet", "train b128"): (">=", 1.0), ("lenet", "infer b128"): (">=", 1.0),
     ("small_cnn", "train b128"): (">=", 0.8), ("mlp", "train b128"): (">=", 0.8),
@@ -180,12 +184,44 @@ def check_equivalence(name, tc_model, torch_model, x, y):
 
 
 # -- timing ---------------------------------------------------------------------------------------
-def alternate(tc_fn, torch_fn, windows, window_s):
+def _cpu_snapshot():
+    """(machine busy CPU-seconds, this process' CPU-seconds, wall time) from /proc/stat and os.times."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        busy = float("nan")
+    own = os.times()
+    return busy, own.user + own.system, time.monotonic()
+
+
+def _others_cores(before, after):
+    """CPU cores that OTHER processes kept busy between two snapshots (nan where unknown)."""
+    wall = after[2] - before[2]
+    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall if wall > 0 else float("nan")
+
+
+def wait_for_quiet(timeout_s, probe_s=0.5):
+    """Wait (at most ``timeout_s``) until other processes use less than QUIET_CORES; returns their load."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        before = _cpu_snapshot()
+        time.sleep(probe_s)
+        load = _others_cores(before, _cpu_snapshot())
+        if not load >= QUIET_CORES or time.monotonic() >= deadline:
+            return load
+
+
+def alternate(tc_fn, torch_fn, windows, window_s, quiet_wait_s=0.0):
     """Median seconds per call of each side, from ``windows`` alternating timed windows.
 
     Both are warmed up first; a window runs as many calls as fill about ``window_s``. Each
     window is preceded by a short pause, so neither side starts while the other's thread pool is
-    still spinning on one of the two cores."""
+    still spinning on one of the two cores. The machine is shared: the CPU time other processes
+    take during each window is recorded, a pair of windows where they took more than
+    QUIET_CORES is set aside and repeated (up to 3 x ``windows`` pairs in all), and the medians
+    come from the quiet pairs when there are enough of them (else from all, flagged)."""
     per_call = {}
     for side, fn in (("tc", tc_fn), ("torch", torch_fn)):
         fn()
@@ -193,16 +229,28 @@ def alternate(tc_fn, torch_fn, windows, window_s):
         fn()
         per_call[side] = time.perf_counter() - start
     calls = {side: max(1, int(window_s / max(t, 1e-6))) for side, t in per_call.items()}
-    times = {"tc": [], "torch": []}
-    for _ in range(windows):
+    pairs = []  # (tc seconds per call, torch seconds per call, max other-process load)
+    while len(pairs) < 3 * windows and sum(p[2] < QUIET_CORES for p in pairs) < windows:
+        if quiet_wait_s:
+            wait_for_quiet(quiet_wait_s)
+        pair = []
         for side, fn in (("tc", tc_fn), ("torch", torch_fn)):
             # Let the other side's worker threads stop spinning (OpenBLAS spins ~0.1 s after a call).
             time.sleep(SETTLE_S)
+            before = _cpu_snapshot()
             start = time.perf_counter()
             for _ in range(calls[side]):
                 fn()
-            times[side].append((time.perf_counter() - start) / calls[side])
-    return {side: statistics.median(values) for side, values in times.items()}, times, calls
+            pair.append((time.perf_counter() - start) / calls[side])
+            pair.append(_others_cores(before, _cpu_snapshot()))
+        pairs.append((pair[0], pair[2], max(pair[1], pair[3])))
+    quiet = [p for p in pairs if p[2] < QUIET_CORES]
+    used = quiet if len(quiet) >= max(1, (windows + 1) // 2) else pairs
+    medians = {"tc": statistics.median(p[0] for p in used), "torch": statistics.median(p[1] for p in used)}
+    raw = {"tc": [p[0] for p in pairs], "torch": [p[1] for p in pairs],
+           "other_processes_cores": [round(p[2], 2) for p in pairs], "pairs_used": len(used),
+           "contended": used is pairs and len(quiet) < len(pairs)}
+    return medians, raw, calls
 
 
 def numpy_matmul_gflops(size=1024, repeats=5):
@@ -243,6 +291,9 @@ def measure_model(name, windows, window_s, quick):
             entry["pytorch_gflops"] = flops * per_second(torch_value) / 1e9
         if detail:
             entry["detail"] = detail
+            first = next(iter(detail.values()))
+            if isinstance(first, dict) and first.get("contended"):
+                entry["contended"] = True
         target = TARGETS.get((name, kind))
         if target:
             op, bound = target
@@ -250,7 +301,7 @@ def measure_model(name, windows, window_s, quick):
             entry["met"] = entry["ratio"] >= bound if op == ">=" else entry["ratio"] <= bound
         rows.append(entry)
         print(f"  {name:10s} {kind:14s} tichchap {tc_value:10.2f}  pytorch {torch_value:10.2f} {unit:9s} "
-              f"ratio {entry['ratio']:.2f}", flush=True)
+              f"ratio {entry['ratio']:.2f}" + ("  (contended)" if entry.get("contended") else ""), flush=True)
 
     xt, yt = torch_models.to_torch_input(x), torch.from_numpy(y)
     if name != "xception":
@@ -264,7 +315,7 @@ def measure_model(name, windows, window_s, quick):
             loss.backward()
             optimizer.step()
 
-        medians, raw, calls = alternate(lambda: tc_model.train_on_batch(x, y), torch_train, windows, window_s)
+        medians, raw, calls = alternate(lambda: tc_model.train_on_batch(x, y), torch_train, windows, window_s, QUIET_WAIT_S)
         row("train b128", BATCH / medians["tc"], BATCH / medians["torch"], "samples/s", train_flops,
             {"seconds_per_step": raw, "calls_per_window": calls})
         torch_model.eval()
@@ -274,7 +325,7 @@ def measure_model(name, windows, window_s, quick):
                 torch_model(xt)
 
         medians, raw, calls = alternate(lambda: tc_model.predict(x, batch_size=BATCH, verbose=0), torch_infer,
-                                        windows, window_s)
+                                        windows, window_s, QUIET_WAIT_S)
         row("infer b128", BATCH / medians["tc"], BATCH / medians["torch"], "samples/s", fwd_flops,
             {"seconds_per_batch": raw, "calls_per_window": calls})
     torch_model.eval()
@@ -284,7 +335,7 @@ def measure_model(name, windows, window_s, quick):
         with torch.inference_mode():
             torch_model(xt1)
 
-    medians, raw, calls = alternate(lambda: tc_model(x1), torch_one, windows, window_s)
+    medians, raw, calls = alternate(lambda: tc_model(x1), torch_one, windows, window_s, QUIET_WAIT_S)
     row("latency b1", medians["tc"] * 1e3, medians["torch"] * 1e3, "ms", fwd_flops,
         {"seconds": raw, "calls_per_window": calls})
     if name == "xception" and not quick:
@@ -295,7 +346,7 @@ def measure_model(name, windows, window_s, quick):
                 torch_model(xt8)
 
         medians, raw, calls = alternate(lambda: tc_model.predict(x8, batch_size=8, verbose=0), torch_eight,
-                                        max(3, windows // 2), window_s)
+                                        max(3, windows // 2), window_s, QUIET_WAIT_S)
         row("infer b8", 8 / medians["tc"], 8 / medians["torch"], "samples/s", fwd_flops,
             {"seconds_per_batch": raw, "calls_per_window": calls})
     return rows, check, {"forward": fwd_flops, "train": train_flops}
@@ -436,12 +487,14 @@ def markdown(result):
         tg = f"{r['tichchap_gflops']:.1f}" if r.get("tichchap_gflops") else ""
         pg = f"{r['pytorch_gflops']:.1f}" if r.get("pytorch_gflops") else ""
         lines.append(f"| {r['model']} | {r['row']} | {r['unit']} | {_fmt(r['tichchap'], r['unit'])} | "
-                     f"{_fmt(r['pytorch'], r['unit'])} | {r['ratio']:.2f} | {target} | {flops} | {tg} | {pg} |")
+                     f"{_fmt(r['pytorch'], r['unit'])} | {r['ratio']:.2f}{' ⚠' if r.get('contended') else ''} | {target} | {flops} | {tg} | {pg} |")
     lines += ["", "Ratio: tichchap / PyTorch in the row's unit (samples/s: higher is better for tichchap; "
               "ms and MiB: lower is better). Medians of alternating timed windows in one process. "
               "Peak memory: MiB of resident set above the baseline during 3 training steps at batch 128, "
               "each side in a fresh subprocess (VmHWM reset through /proc/self/clear_refs after imports, "
-              "model and data; median of the runs)."]
+              "model and data; median of the runs). Windows during which other processes kept more than "
+              f"{QUIET_CORES} of a core busy are set aside and repeated; ⚠ marks a row where too few quiet "
+              "windows could be had (its medians include contended ones)."]
     checks = "; ".join(f"{k}: " + ", ".join(f"{n}={v:.1e}" for n, v in c.items()) for k, c in result["checks"].items())
     lines += ["", f"Equivalence checks (max abs differences, all < 1e-4): {checks}."]
     return "\n".join(lines) + "\n"
@@ -474,6 +527,8 @@ def main():
     parser.add_argument("--windows", type=int, help="timed windows per side (default 7 full, 3 quick)")
     parser.add_argument("--window-seconds", type=float, help="length of one window (default 1.0 full, 0.3 quick)")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--quiet-wait", type=float, help="seconds to wait for other processes to go quiet before "
+                        "each pair of windows (default 20 full, 0 quick)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "SIDE"), help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=ALL_MODELS[:4], help="cProfile tichchap's training step and exit")
@@ -491,6 +546,8 @@ def main():
     models = args.models or (("lenet", "mlp", "xception") if quick else ALL_MODELS)
     windows = args.windows or (3 if quick else 7)
     window_s = args.window_seconds or (0.3 if quick else 1.0)
+    global QUIET_WAIT_S
+    QUIET_WAIT_S = args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 20.0)
     result = {"quick": quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
               "load_start": [round(v, 2) for v in os.getloadavg()], "windows": windows, "window_seconds": window_s,
               "numpy_gflops_start": numpy_matmul_gflops(), "rows": [], "checks": {}, "flops": {}, "memory": {}}
