@@ -176,7 +176,7 @@ def check_equivalence(name, tc_model, torch_model, x, y):
     torch_models.load_keras_weights(after, tc_copy)
     with torch.no_grad():
         weight_diff = max(float((p - q).abs().max()) for p, q in zip(torch_copy.parameters(), after.parameters()))
-    report["train_loss_abs_diff"] = abs(float(loss) - float(tc_loss))
+    report["train_loss_abs_diff"] = abs(loss.item() - float(tc_loss))
     report["sgd_step_weight_max_abs_diff"] = weight_diff
     if report["train_loss_abs_diff"] >= 1e-4 or weight_diff >= 1e-4:
         raise AssertionError(f"{name}: one training step differs: {report}")
@@ -221,7 +221,8 @@ def alternate(tc_fn, torch_fn, windows, window_s, quiet_wait_s=0.0):
     still spinning on one of the two cores. The machine is shared: the CPU time other processes
     take during each window is recorded, a pair of windows where they took more than
     QUIET_CORES is set aside and repeated (up to 3 x ``windows`` pairs in all), and the medians
-    come from the quiet pairs when there are enough of them (else from all, flagged)."""
+    come from the quiet pairs when there are enough of them (else from all, flagged). Before each
+    pair it waits for the machine to go quiet, ``quiet_wait_s`` at most over the whole row."""
     per_call = {}
     for side, fn in (("tc", tc_fn), ("torch", torch_fn)):
         fn()
@@ -230,9 +231,10 @@ def alternate(tc_fn, torch_fn, windows, window_s, quiet_wait_s=0.0):
         per_call[side] = time.perf_counter() - start
     calls = {side: max(1, int(window_s / max(t, 1e-6))) for side, t in per_call.items()}
     pairs = []  # (tc seconds per call, torch seconds per call, max other-process load)
+    wait_until = time.monotonic() + quiet_wait_s  # the waiting budget of this whole row
     while len(pairs) < 3 * windows and sum(p[2] < QUIET_CORES for p in pairs) < windows:
-        if quiet_wait_s:
-            wait_for_quiet(quiet_wait_s)
+        if time.monotonic() < wait_until:
+            wait_for_quiet(wait_until - time.monotonic())
         pair = []
         for side, fn in (("tc", tc_fn), ("torch", torch_fn)):
             # Let the other side's worker threads stop spinning (OpenBLAS spins ~0.1 s after a call).
@@ -465,7 +467,9 @@ def _git_commit():
 
 # -- output ---------------------------------------------------------------------------------------
 def _fmt(value, unit):
-    return f"{value:,.0f}" if unit == "samples/s" else f"{value:.2f}" if unit == "ms" else f"{value:.1f}"
+    if unit == "samples/s":
+        return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+    return f"{value:.2f}" if unit == "ms" else f"{value:.1f}"
 
 
 def markdown(result):
@@ -527,8 +531,8 @@ def main():
     parser.add_argument("--windows", type=int, help="timed windows per side (default 7 full, 3 quick)")
     parser.add_argument("--window-seconds", type=float, help="length of one window (default 1.0 full, 0.3 quick)")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--quiet-wait", type=float, help="seconds to wait for other processes to go quiet before "
-                        "each pair of windows (default 20 full, 0 quick)")
+    parser.add_argument("--quiet-wait", type=float, help="seconds, per row, to wait for other processes to go "
+                        "quiet before pairs of windows (default 60 full, 0 quick)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "SIDE"), help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=ALL_MODELS[:4], help="cProfile tichchap's training step and exit")
@@ -547,7 +551,7 @@ def main():
     windows = args.windows or (3 if quick else 7)
     window_s = args.window_seconds or (0.3 if quick else 1.0)
     global QUIET_WAIT_S
-    QUIET_WAIT_S = args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 20.0)
+    QUIET_WAIT_S = args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 60.0)
     result = {"quick": quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
               "load_start": [round(v, 2) for v in os.getloadavg()], "windows": windows, "window_seconds": window_s,
               "numpy_gflops_start": numpy_matmul_gflops(), "rows": [], "checks": {}, "flops": {}, "memory": {}}
