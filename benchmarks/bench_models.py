@@ -446,12 +446,15 @@ def machine_info():
             "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
             "tichchap_commit": _git_commit(), "numpy_blas": blas, "threads": THREADS,
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
     try:
         from threadpoolctl import threadpool_info
 
-        info["threadpools"] = [{k: p.get(k) for k in ("internal_api", "num_threads", "version", "filepath")}
-                               for p in threadpool_info()]
+        info["threadpools"] = [{k: p.get(k) for k in ("internal_api", "num_threads", "version", "architecture",
+                                                      "filepath")} for p in threadpool_info()]
+        info["openblas_kernels"] = next((p.get("architecture") for p in threadpool_info()
+                                         if p.get("internal_api") == "openblas"), None)
     except ImportError:
         info["threadpools"] = f"threadpoolctl not installed; OMP/OPENBLAS_NUM_THREADS={THREADS} set before import"
     return info
@@ -477,7 +480,10 @@ def markdown(result):
     lines = [f"# tichchap vs PyTorch, whole models ({'quick' if result['quick'] else 'full'} run)", "",
              f"{m['cpu']}, {m['cpus_available']} CPUs available, {THREADS} threads each side; Python {m['python']}, "
              f"NumPy {m['numpy']} ({m['numpy_blas'].get('name', '?')} {m['numpy_blas'].get('version', '')}), "
-             f"PyTorch {m['torch']}; tichchap {m['tichchap_commit']}; {result['date']}.",
+             f"PyTorch {m['torch']} ({m.get('torch_cpu_capability')}); tichchap {m['tichchap_commit']}; {result['date']}.",
+             f"OpenBLAS kernels: {m.get('openblas_kernels') or 'unknown (threadpoolctl not installed)'}"
+             + (f" (forced: OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']})" if m.get("OPENBLAS_CORETYPE") else
+                " (OpenBLAS' own CPU detection)") + ".",
              f"Load average at start / end: {result['load_start']} / {result['load_end']}. "
              f"NumPy float32 matmul (1024^3): {result['numpy_gflops_start']:.0f} GFLOP/s at start, "
              f"{result['numpy_gflops_end']:.0f} at end.", "",
@@ -579,6 +585,8 @@ def main():
     result["load_end"] = [round(v, 2) for v in os.getloadavg()]
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, "models_quick" if quick else "models")
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        stem += "_openblas_" + os.environ["OPENBLAS_CORETYPE"].lower()
     text = markdown(result)
     with open(stem + ".md", "w") as f:
         f.write(text)
