@@ -185,7 +185,7 @@ class Model(Trainer):
             layer = t.layer
             values[t.id] = layer.forward(args if layer.n_inputs != 1 else args[0], training=training)
             if not keep_cache:
-                _drop_cache(layer)
+                layer.clear_cache()
                 for src in t.inputs:
                     if self._last_use.get(src.id) == i:
                         values.pop(src.id, None)
@@ -262,12 +262,6 @@ class Model(Trainer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
-
-
-def _drop_cache(layer):
-    for attr in ("_cache", "_X", "_x_hat", "_mask", "_depthwise_cache", "_pointwise_cache", "_slope", "_argmax"):
-        if getattr(layer, attr, None) is not None:
-            setattr(layer, attr, None)
 
 
 class Sequential(Model):

@@ -106,6 +106,9 @@ class Trainer:
         pairs = self._trainable()
         self.optimizer.apply([getattr(layer, name) for layer, name in pairs],
                              [layer.grads[name] for layer, name in pairs])
+        # Freed now, the next step's forward does not hold two steps' im2col matrices at once.
+        for layer in self.layers:
+            layer.clear_cache()
         return loss, pred
 
     def _reset_metrics(self):

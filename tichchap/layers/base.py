@@ -222,6 +222,16 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError
 
+    #: what forward keeps for backward (im2col matrices, inputs, masks); never the output or
+    #: logits, which the loss may still read after an inference pass
+    _CACHE_ATTRIBUTES = ("_cache", "_X", "_x_hat", "_mask", "_depthwise_cache", "_pointwise_cache", "_slope", "_argmax")
+
+    def clear_cache(self):
+        """Drop what forward kept for backward, so its memory is freed before the next batch."""
+        for attr in self._CACHE_ATTRIBUTES:
+            if getattr(self, attr, None) is not None:
+                setattr(self, attr, None)
+
     # -- config ------------------------------------------------------------------------------
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype or self._dtype_arg or _config.floatx()}

@@ -143,7 +143,10 @@ class Activation(ActivationMixin, Layer):
         return self.activation.name
 
     def forward(self, x, training=False):
-        return self._activate(x.copy() if self.activation.name == "relu" else x)
+        if self.activation.name == "relu":  # one pass (a copy, then max in place, is two)
+            self._z, self._a = None, np.maximum(x, 0)
+            return self._a
+        return self._activate(x)
 
     def backward_linear(self, dZ):
         return dZ

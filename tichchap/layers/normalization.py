@@ -50,42 +50,62 @@ class BatchNormalization(Layer):
         return self.gamma if self.scale else 1
 
     def forward(self, x, training=False):
-        axes = tuple(range(x.ndim - 1))
         self._training = bool(training) and self.trainable
-        if self._training:
-            mean = x.mean(axis=axes)
-            centred = x - mean
-            var = np.mean(centred * centred, axis=axes)
-            self.moving_mean *= self.momentum
-            self.moving_mean += (1 - self.momentum) * mean
-            self.moving_variance *= self.momentum
-            self.moving_variance += (1 - self.momentum) * var
-        else:
-            centred = x - self.moving_mean
-            var = self.moving_variance
+        if not self._training:
+            # Inference: one scale and one shift per channel, y = x * scale + shift (2 passes over
+            # x instead of 4). The input is kept so backward can rebuild x_hat if it is asked for.
+            inv_std = (1 / np.sqrt(self.moving_variance + self.epsilon)).astype(x.dtype, copy=False)
+            scale = inv_std * self.gamma if self.scale else inv_std
+            shift = (self.beta if self.center else 0) - self.moving_mean * scale
+            self._inv_std, self._x_hat, self._cache = inv_std, None, x
+            y = x * scale.astype(x.dtype, copy=False)
+            y += shift.astype(x.dtype, copy=False)
+            return y
+        x2 = x.reshape(-1, x.shape[-1])
+        m = x2.shape[0]
+        # Per-channel sums as matrix-vector products: BLAS is 3-8x faster than mean(axis=(0, 1, 2))
+        # on these tall, narrow (N*H*W, C) arrays (and no less accurate).
+        ones = np.ones(m, dtype=x.dtype)
+        mean = (ones @ x2) / m
+        centred = x2 - mean
+        var = (ones @ (centred * centred)) / m
+        self.moving_mean *= self.momentum
+        self.moving_mean += (1 - self.momentum) * mean
+        self.moving_variance *= self.momentum
+        self.moving_variance += (1 - self.momentum) * var
         inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
-        x_hat = centred * inv_std
-        self._x_hat, self._inv_std = x_hat, inv_std
-        y = x_hat * self._gamma() if self.scale else x_hat.copy()
+        x_hat = np.multiply(centred, inv_std, out=centred)
+        self._x_hat, self._inv_std, self._cache = x_hat, inv_std, None
+        y = x_hat * self.gamma if self.scale else x_hat.copy()
         if self.center:
             y += self.beta
-        return y
+        return y.reshape(x.shape)
 
     def backward(self, dy):
-        axes = tuple(range(dy.ndim - 1))
-        x_hat, inv_std = self._x_hat, self._inv_std
+        dy2 = dy.reshape(-1, dy.shape[-1])
+        m = dy2.shape[0]
+        inv_std = self._inv_std
+        x_hat = self._x_hat
+        if x_hat is None:  # inference mode: rebuild x_hat from the kept input
+            x_hat = (self._cache.reshape(dy2.shape) - self.moving_mean) * inv_std
+        ones = np.ones(m, dtype=dy.dtype)
+        dy_x_hat = dy2 * x_hat
+        dgamma = ones @ dy_x_hat   # sum(dy * x_hat)
+        dbeta = ones @ dy2         # sum(dy)
         self.grads = {}
         if self.scale:
-            self.grads["gamma"] = np.sum(dy * x_hat, axis=axes)
+            self.grads["gamma"] = dgamma
         if self.center:
-            self.grads["beta"] = np.sum(dy, axis=axes)
-        dx_hat = dy * self._gamma()
+            self.grads["beta"] = dbeta
+        scale = self._gamma() * inv_std
         if not self._training:
-            return dx_hat * inv_std
-        m = dy.size // dy.shape[-1]
-        mean_dx_hat = dx_hat.mean(axis=axes)
-        mean_dx_hat_x_hat = np.mean(dx_hat * x_hat, axis=axes)
-        return (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat) * inv_std
+            return (dy2 * scale).reshape(dy.shape)
+        # dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)): 4 passes.
+        correction = np.multiply(x_hat, scale * dgamma / m, out=dy_x_hat)
+        correction += scale * dbeta / m
+        dx = dy2 * scale
+        dx -= correction
+        return dx.reshape(dy.shape)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
