@@ -63,8 +63,10 @@ class Loss:
         return (self.per_sample_gradient(y_true, y_pred) * self._scale(n)).astype(y_pred.dtype, copy=False)
 
     def value_and_grad_from_logits(self, y_true, logits):
-        """Loss and d(loss)/d(logits) for the fused softmax/sigmoid path."""
-        raise NotImplementedError
+        """Loss and d(loss)/d(logits) for the fused softmax/sigmoid path: this loss's own
+        ``from_logits=True`` formulas, which give dL/dz = (y - Y) / N."""
+        on_logits = type(self)(from_logits=True, reduction=self.reduction)
+        return on_logits(y_true, logits), on_logits.gradient(y_true, logits)
 
     def prepare_targets(self, y_true, y_pred):
         """Targets as the loss needs them (float one-hot, integer indices), in y_pred's dtype."""
@@ -102,14 +104,6 @@ class CategoricalCrossentropy(Loss):
         dq = np.where((q > eps) & (q < 1 - eps), -y_true / np.clip(q, eps, 1 - eps), 0)
         return (dq - np.sum(dq * q, axis=-1, keepdims=True)) / s
 
-    def value_and_grad_from_logits(self, y_true, logits):
-        y_true = self.prepare_targets(y_true, logits)
-        n = logits.shape[0]
-        losses = -np.sum(y_true * log_softmax(logits), axis=-1)
-        dZ = softmax(logits) * np.sum(y_true, axis=-1, keepdims=True) - y_true
-        scale = self._scale(losses.size)
-        return (np.sum(losses) * scale).astype(logits.dtype), (dZ * scale).astype(logits.dtype, copy=False)
-
     def check_targets(self, y_true, output_shape, owner="loss"):
         super().check_targets(y_true, output_shape, owner)
         y_true = np.asarray(y_true)
@@ -145,15 +139,6 @@ class SparseCategoricalCrossentropy(Loss):
 
     def per_sample_gradient(self, labels, y_pred):
         return CategoricalCrossentropy(self.from_logits).per_sample_gradient(self._one_hot(labels, y_pred), y_pred)
-
-    def value_and_grad_from_logits(self, y_true, logits):
-        labels = self.prepare_targets(y_true, logits)
-        logp = log_softmax(logits)
-        losses = -np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-        dZ = np.exp(logp)
-        np.put_along_axis(dZ, labels[..., None], np.take_along_axis(dZ, labels[..., None], axis=-1) - 1, axis=-1)
-        scale = self._scale(losses.size)
-        return (np.sum(losses) * scale).astype(logits.dtype), (dZ * scale).astype(logits.dtype, copy=False)
 
     def check_targets(self, y_true, output_shape, owner="loss"):
         super().check_targets(y_true, output_shape, owner)
@@ -199,14 +184,6 @@ class BinaryCrossentropy(Loss):
         p = np.clip(y_pred, eps, 1 - eps)
         inside = (y_pred > eps) & (y_pred < 1 - eps)
         return np.where(inside, (p - y_true) / (p * (1 - p)), 0) / d
-
-    def value_and_grad_from_logits(self, y_true, logits):
-        y_true = self.prepare_targets(y_true, logits)
-        z = logits
-        losses = np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))), axis=-1)
-        scale = self._scale(losses.size)
-        dZ = (sigmoid(z) - y_true) * (scale / z.shape[-1])
-        return (np.sum(losses) * scale).astype(z.dtype), dZ.astype(z.dtype, copy=False)
 
     def check_targets(self, y_true, output_shape, owner="loss"):
         super().check_targets(y_true, output_shape, owner)
