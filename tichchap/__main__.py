@@ -1,0 +1,7 @@
+"""``python -m tichchap ...`` runs the command line (see tichchap.cli)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
