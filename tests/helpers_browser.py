@@ -12,6 +12,7 @@ what it found into the DOM, and the dumped DOM is parsed here.
 import html
 import json
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -75,7 +76,7 @@ def image_load_report(html_path, timeout=60):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(probed)
-        dom = dump_dom("file://" + probe_path, timeout=timeout)
+        dom = dump_dom(pathlib.Path(probe_path).as_uri(), timeout=timeout)
     finally:
         os.unlink(probe_path)
     match = re.search(r'<pre id="%s">(.*?)</pre>' % _PROBE_ID, dom, re.S)
