@@ -362,7 +362,7 @@ def test_featuremaps_command_builds_an_application_by_name(tmp_path, monkeypatch
 
     fake = types.ModuleType("tichchap.applications")
     fake.tiny_net = tiny_net
-    fake.__all__ = ["tiny_net"]
+    fake.MODELS = {"tiny_net": tiny_net}
     monkeypatch.setitem(sys.modules, "tichchap.applications", fake)
     monkeypatch.setattr(tichchap, "applications", fake, raising=False)
     image_path = str(tmp_path / "digit.png")
@@ -371,6 +371,20 @@ def test_featuremaps_command_builds_an_application_by_name(tmp_path, monkeypatch
     assert visualize.main(["tiny_net", image_path, "--out", str(out), "--shared-scale"]) == 0
     assert sorted(os.listdir(out)) == ["00_input.png", "01_c.png", "02_f.png", "index.html"]
     assert read_png(out / "01_c.png").shape[:2] == (lambda l: (l.height, l.width))(visualize.grid_layout(3, 6, 6))
+    assert visualize.main(["Sequential", image_path, "--out", str(out)]) == 1  # only the table's models
+
+
+def test_featuremaps_command_with_a_real_application(tmp_path):
+    applications = pytest.importorskip("tichchap.applications")
+    if "lenet" not in getattr(applications, "MODELS", {}):
+        pytest.skip("tichchap.applications has no lenet")
+    image_path = str(tmp_path / "shirt.png")
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (40, 30), dtype=np.uint8)).save(image_path)
+    out = tmp_path / "lenet"
+    assert visualize.main(["lenet", image_path, "--layers", "conv2d,max_pooling2d", "--out", str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["00_input.png", "01_conv2d.png", "02_max_pooling2d.png", "index.html"]
+    layout = visualize.grid_layout(32, 24, 24)  # LeNet's first layer: 32 maps of 24x24
+    assert read_png(out / "01_conv2d.png").shape[:2] == (layout.height, layout.width)
 
 
 # -- the example -----------------------------------------------------------------------------

@@ -610,8 +610,8 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, path="confusion_matr
 
 
 def resolve_model(model_or_file):
-    """A model file (loaded with ``tichchap.load_model``) or the name of a function in
-    ``tichchap.applications`` (called with no arguments)."""
+    """A model file (loaded with ``tichchap.load_model``) or a model name of
+    ``tichchap.applications`` (its ``MODELS`` table; the function is called with no arguments)."""
     if os.path.exists(model_or_file):
         from .saving import load_model
 
@@ -620,14 +620,17 @@ def resolve_model(model_or_file):
         from . import applications
     except ImportError:
         applications = None
-    names = sorted(n for n in getattr(applications, "__all__", dir(applications or object)) if not n.startswith("_"))
-    builder = getattr(applications, model_or_file, None) if applications is not None else None
-    if builder is None or not callable(builder) or model_or_file.startswith("_"):
+    models = dict(getattr(applications, "MODELS", {}) or {})
+    if applications is not None and not models:  # an applications module without the table
+        models = {n: getattr(applications, n) for n in getattr(applications, "__all__", [])
+                  if n not in ("get", "MODELS") and callable(getattr(applications, n, None))}
+    key = model_or_file.replace("-", "_").lower()
+    if key not in models:
         raise ConfigError(describe(f"featuremaps: {model_or_file!r} is neither a model file nor a model name",
                                    "an existing .keras/.h5/tichchap model file or one of "
-                                   f"{names if applications is not None else '(tichchap.applications is missing)'}",
+                                   + (", ".join(sorted(models)) or "(no tichchap.applications installed)"),
                                    repr(model_or_file)))
-    return builder()
+    return models[key]()
 
 
 def _parser():
