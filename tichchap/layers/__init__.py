@@ -36,3 +36,7 @@ def deserialize(config):
 
 def serialize(layer):
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+__all__ = sorted(_CLASSES) + ["Input", "KerasTensor", "Layer", "Convolution2D", "MaxPool2D", "AvgPool2D",
+                              "GlobalAvgPool2D", "GlobalMaxPool2D", "get", "serialize", "deserialize"]

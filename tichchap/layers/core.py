@@ -7,7 +7,7 @@ import numpy as np
 from .. import activations, initializers
 from ..errors import ConfigError, ShapeError, describe
 from ..utils.random import draw_seed
-from .base import ActivationMixin, Layer, check_rank
+from .base import ActivationMixin, Layer
 
 
 def _check_units(value, owner, name="units"):

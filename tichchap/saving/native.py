@@ -10,7 +10,6 @@ weights an uninterrupted run reaches. The file is written atomically.
 """
 
 import json
-import zipfile
 
 import numpy as np
 
@@ -95,7 +94,7 @@ def _read_weights(archive, meta, path):
 
 
 def load_model(path, compile=True):
-    from .. import losses, metrics, optimizers
+    from .. import losses, optimizers
     from ..model import Model, Sequential
 
     archive, meta = _open(path, FORMAT)
