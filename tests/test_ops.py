@@ -29,6 +29,7 @@ from tichchap.ops import (
     same_padding,
 )
 from tichchap.ops import reference
+from tichchap.utils import numerical_gradient
 
 PADDINGS = ("valid", "same")
 
@@ -255,21 +256,6 @@ def test_same_pooling_padding_never_wins_and_averages_real_inputs_only():
 
 
 # --------------------------------------------------------------------- finite-difference checks
-
-
-def numerical_gradient(f, array, eps=1e-6):
-    """Central differences of the scalar f() with respect to every element of ``array`` (in place)."""
-    grad = np.zeros_like(array)
-    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
-    for k in range(flat.size):
-        original = flat[k]
-        flat[k] = original + eps
-        plus = f()
-        flat[k] = original - eps
-        minus = f()
-        flat[k] = original
-        flat_grad[k] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def assert_gradient_close(analytic, numeric, tol=1e-7):
