@@ -71,33 +71,33 @@ def _round_shift(n, s, mode, magnitude_bits=None):
     if mode == "TRN":
         return floor
     exact = remainder == 0
-    negative = n < 0
-    if mode == "TRN_ZERO":
-        up = negative & ~exact
+    if isinstance(s, int):
+        half = 1 << max(s - 1, 0)
+    elif is_object:
+        half = np.array([1 << max(int(v) - 1, 0) for v in s.ravel()], dtype=object).reshape(s.shape)
     else:
-        if isinstance(s, int):
-            half = 1 << max(s - 1, 0)
-        elif is_object:
-            half = np.array([1 << max(int(v) - 1, 0) for v in s.ravel()], dtype=object).reshape(s.shape)
-        else:
-            half = np.left_shift(1, np.maximum(s, 1) - 1)
-        above = (remainder > half) & ~exact
-        tie = (remainder == half) & ~exact
-        if mode == "RND":
-            up = above | tie
-        elif mode == "RND_ZERO":
-            up = above | (tie & negative)
-        elif mode == "RND_MIN_INF":
-            up = above
-        elif mode == "RND_INF":
-            up = above | (tie & ~negative)
-        elif mode == "RND_CONV":
-            odd = (floor & 1) == 1
-            up = above | (tie & odd)
-        else:  # pragma: no cover - validated in Fixed.__init__
-            raise ConfigError(f"unknown rounding mode {mode!r}")
+        half = np.left_shift(1, np.maximum(s, 1) - 1)
+    up = _rounds_up(mode, floor, exact, n < 0, (remainder > half) & ~exact, (remainder == half) & ~exact)
     up = np.asarray(up, dtype=bool)
     return floor + up.astype(np.int64) if not is_object else floor + up.astype(object) * 1
+
+
+def _rounds_up(mode, floor, exact, negative, above, tie):
+    """Whether a value between ``floor`` and ``floor + 1`` rounds up under ap_fixed's ``mode``
+    (all but TRN): ``above``/``tie`` say its fraction is above / exactly one half."""
+    if mode == "TRN_ZERO":
+        return negative & ~exact
+    if mode == "RND":
+        return above | tie
+    if mode == "RND_ZERO":
+        return above | (tie & negative)
+    if mode == "RND_MIN_INF":
+        return above
+    if mode == "RND_INF":
+        return above | (tie & ~negative)
+    if mode == "RND_CONV":
+        return above | (tie & ((floor & 1) == 1))
+    raise ConfigError(f"unknown rounding mode; expected one of {ROUNDING_MODES}; received {mode!r}")
 
 
 def round_divide(numerator, denominator, mode):
@@ -112,24 +112,8 @@ def round_divide(numerator, denominator, mode):
     if mode == "TRN":
         return floor
     exact = remainder == 0
-    negative = n < 0
     twice = remainder * 2
-    above = (twice > d) & ~exact
-    tie = (twice == d) & ~exact
-    if mode == "TRN_ZERO":
-        up = negative & ~exact
-    elif mode == "RND":
-        up = above | tie
-    elif mode == "RND_ZERO":
-        up = above | (tie & negative)
-    elif mode == "RND_MIN_INF":
-        up = above
-    elif mode == "RND_INF":
-        up = above | (tie & ~negative)
-    elif mode == "RND_CONV":
-        up = above | (tie & ((floor & 1) == 1))
-    else:
-        raise ConfigError(f"round_divide: unknown rounding mode; expected one of {ROUNDING_MODES}; received {mode!r}")
+    up = _rounds_up(mode, floor, exact, n < 0, (twice > d) & ~exact, (twice == d) & ~exact)
     up = np.asarray(up, dtype=bool)
     return floor + (up.astype(object) * 1 if n.dtype == object else up.astype(np.int64))
 
