@@ -17,6 +17,7 @@ one at a time (in the background) and the table fills up. Repeat with::
 
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --init he_uniform
+    python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --init torch_default
     python benchmarks/accuracy.py --models small_cnn mlp --seeds 1 --torch
 """
 
@@ -36,15 +37,22 @@ sys.path.insert(0, os.path.dirname(HERE))
 import tichchap  # noqa: E402
 from tichchap import applications, datasets  # noqa: E402
 from tichchap.utils.fileio import atomic_write  # noqa: E402
+from tichchap.utils.random import make_rng  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results")
 DEFAULT_EPOCHS = {"lenet": 10, "small_cnn": 5, "mlp": 5}
 
 
-def load_data(name):
+def load_data(name, inputs="unit"):
+    """Images scaled to [0, 1] (``inputs="unit"``), or then standardised with the training set's
+    pixel mean and standard deviation (``"standardized"``, as PyTorch's ``Normalize`` does)."""
     (x_train, y_train), (x_test, y_test) = datasets.load(name)
     scale = lambda x: (x.astype(np.float32) / 255.0)[..., None]  # noqa: E731
-    return scale(x_train), y_train.astype(np.int64), scale(x_test), y_test.astype(np.int64)
+    x_train, x_test = scale(x_train), scale(x_test)
+    if inputs == "standardized":
+        mean, std = x_train.mean(dtype=np.float64), x_train.std(dtype=np.float64)
+        x_train, x_test = ((x - np.float32(mean)) / np.float32(std) for x in (x_train, x_test))
+    return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)
 
 
 def shape_for(model_name, x):
@@ -65,12 +73,30 @@ class EpochTimer(tichchap.callbacks.Callback):
               f"accuracy {logs['accuracy']:.4f}", flush=True)
 
 
+TORCH_DEFAULT = "torch_default"
+
+
+def torch_default_initialisation(model):
+    """Re-draw every Conv2D and Dense layer's kernel and bias as PyTorch's defaults do:
+    uniform in +-1/sqrt(fan_in), fan_in = kernel height * width * input channels (or input units).
+    (PyTorch's weights come from kaiming_uniform_(a=sqrt(5)), which is that same bound.)"""
+    rng = make_rng()
+    for layer in model.layers:
+        if isinstance(layer, (tichchap.layers.Conv2D, tichchap.layers.Dense)):
+            kernel, bias = layer.get_weights()
+            bound = 1.0 / np.sqrt(np.prod(kernel.shape[:-1]))
+            layer.set_weights([rng.uniform(-bound, bound, kernel.shape).astype(kernel.dtype),
+                               rng.uniform(-bound, bound, bias.shape).astype(bias.dtype)])
+
+
 def run_tichchap(model_name, data, seed, epochs, batch_size, init):
     x_train, y_train, x_test, y_test = data
     tichchap.utils.clear_session()
     tichchap.utils.set_random_seed(seed)
-    kwargs = {"kernel_initializer": init} if model_name == "lenet" else {}
+    kwargs = {"kernel_initializer": init} if model_name == "lenet" and init != TORCH_DEFAULT else {}
     model = applications.get(model_name)(**kwargs)
+    if init == TORCH_DEFAULT:
+        torch_default_initialisation(model)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     history = model.fit(shape_for(model_name, x_train), y_train, batch_size=batch_size, epochs=epochs,
@@ -81,7 +107,7 @@ def run_tichchap(model_name, data, seed, epochs, batch_size, init):
 
 
 # -- PyTorch --------------------------------------------------------------------------------------
-def torch_model(model_name, torch):
+def torch_model(model_name, torch, init):
     nn = torch.nn
     if model_name == "small_cnn":
         net = nn.Sequential(
@@ -96,6 +122,8 @@ def torch_model(model_name, torch):
             nn.Flatten(), nn.Linear(1024, 1000), nn.ReLU(), nn.Linear(1000, 10))
     else:
         raise ValueError(f"no PyTorch twin for model {model_name!r}")
+    if init == TORCH_DEFAULT:
+        return net  # PyTorch initialised it already
     for module in net.modules():  # Keras' defaults, so the two frameworks start alike
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(module.weight)
@@ -103,7 +131,7 @@ def torch_model(model_name, torch):
     return net
 
 
-def run_torch(model_name, data, seed, epochs, batch_size, threads):
+def run_torch(model_name, data, seed, epochs, batch_size, threads, init):
     import torch
 
     torch.set_num_threads(threads)
@@ -111,7 +139,7 @@ def run_torch(model_name, data, seed, epochs, batch_size, threads):
     x_train, y_train, x_test, y_test = data
     to_nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # noqa: E731
     xt, yt, xv, yv = to_nchw(x_train), torch.from_numpy(y_train), to_nchw(x_test), torch.from_numpy(y_test)
-    net = torch_model(model_name, torch)
+    net = torch_model(model_name, torch, init)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
@@ -155,26 +183,32 @@ def load_results(path):
 
 
 def merge(results, run):
-    key = lambda r: (r["model"], r["framework"], r["seed"], r.get("init"), r["epochs"], r["dataset"])  # noqa: E731
+    key = lambda r: (r["model"], r["framework"], r["seed"], r.get("init"), r.get("inputs", "unit"), r["epochs"],  # noqa: E731
+                     r["dataset"])  # noqa: E731
     results["runs"] = [r for r in results["runs"] if key(r) != key(run)] + [run]
 
 
 def markdown(results):
     lines = ["# Accuracy on Fashion-MNIST", "",
              "Made by `benchmarks/accuracy.py` (see its docstring for the exact settings and the commands).", "",
-             "| model | framework | init | dataset | epochs | seed | test accuracy | s/epoch | machine |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    runs = sorted(results["runs"], key=lambda r: (r["model"], r["framework"], r.get("init") or "", r["seed"]))
+             "| model | framework | init | inputs | dataset | epochs | seed | test accuracy | s/epoch | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    runs = sorted(results["runs"], key=lambda r: (r["model"], r["framework"], r.get("init") or "", r.get("inputs", "unit"),
+                                                  r["seed"]))
     for r in runs:
-        lines.append(f"| {r['model']} | {r['framework']} | {r.get('init') or '-'} | {r['dataset']} | {r['epochs']} | "
+        lines.append(f"| {r['model']} | {r['framework']} | {r.get('init') or '-'} | {r.get('inputs', 'unit')} | "
+                     f"{r['dataset']} | {r['epochs']} | "
                      f"{r['seed']} | {100 * r['test_accuracy']:.2f}% | {r['seconds_per_epoch']:.1f} | {r['machine']} |")
     groups = {}
     for r in runs:
-        groups.setdefault((r["model"], r["framework"], r.get("init") or "-", r["dataset"], r["epochs"]), []).append(r)
-    lines += ["", "| model | framework | init | dataset | epochs | runs | median test accuracy |", "|---|---|---|---|---|---|---|"]
-    for (model, framework, init, dataset, epochs), group in sorted(groups.items()):
+        groups.setdefault((r["model"], r["framework"], r.get("init") or "-", r.get("inputs", "unit"), r["dataset"],
+                           r["epochs"]), []).append(r)
+    lines += ["", "| model | framework | init | inputs | dataset | epochs | runs | median test accuracy |",
+              "|---|---|---|---|---|---|---|---|"]
+    for (model, framework, init, inputs, dataset, epochs), group in sorted(groups.items()):
         median = statistics.median(r["test_accuracy"] for r in group)
-        lines.append(f"| {model} | {framework} | {init} | {dataset} | {epochs} | {len(group)} | {100 * median:.2f}% |")
+        lines.append(f"| {model} | {framework} | {init} | {inputs} | {dataset} | {epochs} | {len(group)} | "
+                     f"{100 * median:.2f}% |")
     return "\n".join(lines) + "\n"
 
 
@@ -191,8 +225,12 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, help="override the default epochs (lenet 10, small_cnn and mlp 5)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--init", default="glorot_uniform", help="LeNet's kernel initializer (Keras' default: glorot_uniform)")
+    parser.add_argument("--init", default="glorot_uniform",
+                        help="LeNet's kernel initializer (Keras' default: glorot_uniform), or torch_default: "
+                             "kernels and biases uniform in +-1/sqrt(fan_in), as PyTorch initialises them")
     parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--inputs", default="unit", choices=["unit", "standardized"],
+                        help="pixels scaled to [0, 1] (default), or then standardised with the training set's mean and std")
     parser.add_argument("--torch", action="store_true", help="also train the PyTorch twin of each model")
     parser.add_argument("--no-tichchap", action="store_true", help="train only the PyTorch twins")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch's thread count")
@@ -204,21 +242,22 @@ def main(argv=None):
     if args.dry_run:
         print(markdown(results))
         return
-    data = load_data(args.dataset)
+    data = load_data(args.dataset, args.inputs)
     where = machine()
     for model_name in args.models:
         epochs = args.epochs or DEFAULT_EPOCHS[model_name]
         for seed in args.seeds:
             frameworks = ([] if args.no_tichchap else ["tichchap"]) + (["pytorch"] if args.torch else [])
             for framework in frameworks:
-                init = args.init if model_name == "lenet" and framework == "tichchap" else "glorot_uniform"
+                init = args.init if model_name == "lenet" and (framework == "tichchap" or args.init == TORCH_DEFAULT) \
+                    else "glorot_uniform"
                 print(f"{model_name} / {framework} / seed {seed} / {init} / {epochs} epochs", flush=True)
                 if framework == "tichchap":
                     run = run_tichchap(model_name, data, seed, epochs, args.batch_size, init)
                 else:
-                    run = run_torch(model_name, data, seed, epochs, args.batch_size, args.threads)
+                    run = run_torch(model_name, data, seed, epochs, args.batch_size, args.threads, init)
                 run.update({"model": model_name, "framework": framework, "seed": seed, "init": init, "epochs": epochs,
-                            "batch_size": args.batch_size, "dataset": args.dataset, "machine": where,
+                            "inputs": args.inputs, "batch_size": args.batch_size, "dataset": args.dataset, "machine": where,
                             "date": time.strftime("%Y-%m-%d")})
                 print(f"  test accuracy {100 * run['test_accuracy']:.2f}%, {run['seconds_per_epoch']:.1f} s/epoch", flush=True)
                 results = load_results(os.path.join(args.results, "accuracy.json"))  # another run may have written
