@@ -9,6 +9,7 @@ Keras API: Sequential and functional models, compile/fit/evaluate/predict, summa
     13610
 """
 
+from . import _runtime  # noqa: F401  first: its OpenBLAS setting must precede NumPy's import
 from . import activations, callbacks, config, errors, initializers, layers, losses, metrics, optimizers, utils
 from .layers import Input
 from .model import Model, Sequential

@@ -7,6 +7,7 @@ Jacobian-vector product). All keep the input's dtype.
 import numpy as np
 
 from .errors import ConfigError
+from .ops import parallel
 
 
 class Activation:
@@ -35,12 +36,27 @@ class Linear(Activation):
 class ReLU(Activation):
     name = "relu"
 
-    def forward(self, z):
-        return np.maximum(z, 0)
+    def forward(self, z, out=None):
+        """max(z, 0), into ``out`` when given (``out=z`` works in place)."""
+        z = np.asarray(z)
+        return parallel.ufunc(np.maximum, z, z.dtype.type(0), out=np.empty_like(z) if out is None else out)
 
     def backward(self, dA, z, a):
         # a > 0 exactly where z > 0, so the output alone carries the derivative.
-        return dA * (a > 0)
+        dA, a = np.asarray(dA), np.asarray(a)
+        if dA.shape != a.shape or dA.ndim == 0:
+            return dA * (a > 0)
+        dZ = np.empty(dA.shape, dtype=np.result_type(dA, a.dtype))
+        rows = lambda v: v.reshape(-1, v.shape[-1]) if v.flags.c_contiguous else v  # noqa: E731
+        dA_rows, a_rows, dZ_rows = rows(dA), rows(a), rows(dZ)
+        if not dA_rows.shape == a_rows.shape == dZ_rows.shape:
+            dA_rows, a_rows, dZ_rows = dA, a, dZ
+
+        def block(start, stop):
+            np.multiply(dA_rows[start:stop], a_rows[start:stop] > 0, out=dZ_rows[start:stop])
+
+        parallel.for_blocks(block, len(dZ_rows), 3 * dZ.nbytes)
+        return dZ
 
 
 class Sigmoid(Activation):

@@ -1,4 +1,5 @@
-"""Global settings, as ``keras.config``: the default float type of models built from now on."""
+"""Global settings, as ``keras.config``: the default float type of models built from now on, and
+the number of threads tichchap's elementwise steps use."""
 
 import numpy as np
 
@@ -25,3 +26,18 @@ def set_floatx(value):
 def epsilon():
     """The fuzz factor Keras uses in losses (1e-7)."""
     return 1e-7
+
+
+def get_num_threads():
+    """How many threads tichchap's elementwise steps (ReLU, pooling, batch norm, im2col copies)
+    use; matrix products use BLAS' own threads."""
+    from .ops.parallel import get_num_threads as current
+
+    return current()
+
+
+def set_num_threads(n):
+    """Use ``n`` threads for tichchap's elementwise steps (1: all inline). Results do not depend on it."""
+    from .ops.parallel import set_num_threads as change
+
+    change(n)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .errors import ConfigError, ShapeError
+from .ops import parallel
 
 
 class Optimizer:
@@ -124,18 +125,27 @@ class Adam(Optimizer):
         t = self.iterations + 1
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         m, v = slots["m"], slots["v"]
-        scratch = np.subtract(g, m)
-        scratch *= 1 - self.beta_1
-        m += scratch
-        np.multiply(g, g, out=scratch)
-        scratch -= v
-        scratch *= 1 - self.beta_2
-        v += scratch
-        np.sqrt(v, out=scratch)
-        scratch += self.epsilon
-        np.divide(m, scratch, out=scratch)
-        scratch *= alpha
-        w -= scratch
+        arrays = (w, g, m, v)
+        if all(a.flags.c_contiguous and a.shape == w.shape for a in arrays):
+            arrays = tuple(a.reshape(-1) for a in arrays)  # big weights split over threads
+        w, g, m, v = arrays
+
+        def block(start, stop):
+            wb, gb, mb, vb = w[start:stop], g[start:stop], m[start:stop], v[start:stop]
+            scratch = np.subtract(gb, mb)
+            scratch *= 1 - self.beta_1
+            mb += scratch
+            np.multiply(gb, gb, out=scratch)
+            scratch -= vb
+            scratch *= 1 - self.beta_2
+            vb += scratch
+            np.sqrt(vb, out=scratch)
+            scratch += self.epsilon
+            np.divide(mb, scratch, out=scratch)
+            scratch *= alpha
+            wb -= scratch
+
+        parallel.for_blocks(block, len(w) if w.ndim else 1, 6 * w.nbytes)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -257,7 +257,7 @@ class ActivationMixin:
         act = self.activation
         if act.name == "relu":
             self._z = None
-            self._a = np.maximum(z, 0, out=z)
+            self._a = act.forward(z, out=z)
         elif act.name == "linear":
             self._z, self._a = None, z
         else:

@@ -144,7 +144,7 @@ class Activation(ActivationMixin, Layer):
 
     def forward(self, x, training=False):
         if self.activation.name == "relu":  # one pass (a copy, then max in place, is two)
-            self._z, self._a = None, np.maximum(x, 0)
+            self._z, self._a = None, self.activation.forward(x)
             return self._a
         return self._activate(x)
 

@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import initializers
 from ..errors import ConfigError
+from ..ops import parallel
 from .base import Layer
 
 
@@ -58,27 +59,42 @@ class BatchNormalization(Layer):
             scale = inv_std * self.gamma if self.scale else inv_std
             shift = (self.beta if self.center else 0) - self.moving_mean * scale
             self._inv_std, self._x_hat, self._cache = inv_std, None, x
-            y = x * scale.astype(x.dtype, copy=False)
-            y += shift.astype(x.dtype, copy=False)
-            return y
+            scale, shift = scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False)
+            x2 = x.reshape(-1, x.shape[-1])
+            y = np.empty(x2.shape, dtype=np.result_type(x, scale))
+
+            def scale_and_shift(start, stop):
+                np.multiply(x2[start:stop], scale, out=y[start:stop])
+                y[start:stop] += shift
+
+            parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
+            return y.reshape(x.shape)
         x2 = x.reshape(-1, x.shape[-1])
         m = x2.shape[0]
         # Per-channel sums as matrix-vector products: BLAS is 3-8x faster than mean(axis=(0, 1, 2))
         # on these tall, narrow (N*H*W, C) arrays (and no less accurate).
         ones = np.ones(m, dtype=x.dtype)
         mean = (ones @ x2) / m
-        centred = x2 - mean
-        var = (ones @ (centred * centred)) / m
+        centred = parallel.ufunc(np.subtract, x2, mean, out=np.empty(x2.shape, dtype=np.result_type(x2, mean)))
+        var = (ones @ parallel.ufunc(np.multiply, centred, centred, out=np.empty_like(centred))) / m
         self.moving_mean *= self.momentum
         self.moving_mean += (1 - self.momentum) * mean
         self.moving_variance *= self.momentum
         self.moving_variance += (1 - self.momentum) * var
         inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
-        x_hat = np.multiply(centred, inv_std, out=centred)
+        x_hat = parallel.ufunc(np.multiply, centred, inv_std, out=centred)
         self._x_hat, self._inv_std, self._cache = x_hat, inv_std, None
-        y = x_hat * self.gamma if self.scale else x_hat.copy()
-        if self.center:
-            y += self.beta
+        y = np.empty_like(x_hat)
+
+        def scale_and_shift(start, stop):
+            if self.scale:
+                np.multiply(x_hat[start:stop], self.gamma, out=y[start:stop])
+            else:
+                y[start:stop] = x_hat[start:stop]
+            if self.center:
+                y[start:stop] += self.beta
+
+        parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
         return y.reshape(x.shape)
 
     def backward(self, dy):
@@ -89,7 +105,7 @@ class BatchNormalization(Layer):
         if x_hat is None:  # inference mode: rebuild x_hat from the kept input
             x_hat = (self._cache.reshape(dy2.shape) - self.moving_mean) * inv_std
         ones = np.ones(m, dtype=dy.dtype)
-        dy_x_hat = dy2 * x_hat
+        dy_x_hat = parallel.ufunc(np.multiply, dy2, x_hat, out=np.empty(dy2.shape, dtype=np.result_type(dy2, x_hat)))
         dgamma = ones @ dy_x_hat   # sum(dy * x_hat)
         dbeta = ones @ dy2         # sum(dy)
         self.grads = {}
@@ -99,12 +115,18 @@ class BatchNormalization(Layer):
             self.grads["beta"] = dbeta
         scale = self._gamma() * inv_std
         if not self._training:
-            return (dy2 * scale).reshape(dy.shape)
+            return parallel.ufunc(np.multiply, dy2, scale, out=np.empty_like(dy_x_hat)).reshape(dy.shape)
         # dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)): 4 passes.
-        correction = np.multiply(x_hat, scale * dgamma / m, out=dy_x_hat)
-        correction += scale * dbeta / m
-        dx = dy2 * scale
-        dx -= correction
+        x_hat_factor, constant = scale * dgamma / m, scale * dbeta / m
+        dx = np.empty_like(dy_x_hat)
+
+        def input_gradient(start, stop):
+            correction = np.multiply(x_hat[start:stop], x_hat_factor, out=dy_x_hat[start:stop])
+            correction += constant
+            np.multiply(dy2[start:stop], scale, out=dx[start:stop])
+            dx[start:stop] -= correction
+
+        parallel.for_blocks(input_gradient, len(dx), 4 * dx.nbytes)
         return dx.reshape(dy.shape)
 
     def get_config(self):

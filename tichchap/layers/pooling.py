@@ -35,7 +35,8 @@ class _Pooling2D(Layer):
         return (input_shape[0],) + self._output_hw(input_shape) + (input_shape[3],)
 
     def forward(self, x, training=False):
-        y, self._cache = pool_ops.pool2d_forward(x, self.pool_size, self.strides, self.padding, self.mode)
+        y, self._cache = pool_ops.pool2d_forward(x, self.pool_size, self.strides, self.padding, self.mode,
+                                                 keep_argmax=bool(training))
         return y
 
     def backward(self, dy):

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
+from . import parallel
 from .padding import conv_output_size, pad2d, resolve_padding
 
 
@@ -146,12 +147,17 @@ def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache):
     xp = pad2d(x, cache["pads"])[..., 0]
     rows = kh * kw + (bias is not None)
     cols_t = np.empty((rows, n, ho, wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols_t[i * kw + j] = xp[:, i : i + sh * ho : sh, j : j + sw * wo : sw]
+
+    def fill(n0, n1):
+        for i in range(kh):
+            for j in range(kw):
+                cols_t[i * kw + j, n0:n1] = xp[n0:n1, i : i + sh * ho : sh, j : j + sw * wo : sw]
+        if bias is not None:
+            cols_t[kh * kw, n0:n1] = 1
+
+    parallel.for_blocks(fill, n, cols_t.nbytes)
     weights = kernel.reshape(kh * kw, c_out)
     if bias is not None:
-        cols_t[kh * kw] = 1
         weights = np.concatenate([weights, bias.reshape(1, c_out).astype(weights.dtype)])
     cols_t = cols_t.reshape(rows, n * ho * wo)
     cache["cols_t"] = cols_t
@@ -185,8 +191,11 @@ def conv2d_forward(x, kernel, bias, strides, padding):
         y = _conv2d_single_channel_forward(x, kernel, bias, (ho, wo), cache)
         return y.reshape(n, ho, wo, c_out), cache
     if n * per_image_bytes <= KEEP_COLS_BYTES:
-        # The reshape of the strided view is the one copy im2col costs.
-        cols = im2col(pad2d(x, pads), kh, kw, sh, sw).reshape(n * ho * wo, kh * kw * c_in)
+        # Copying the strided view into the matrix is the one copy im2col costs.
+        windows = im2col(pad2d(x, pads), kh, kw, sh, sw)
+        cols = np.empty(windows.shape, dtype=x.dtype)
+        parallel.for_blocks(lambda n0, n1: np.copyto(cols[n0:n1], windows[n0:n1]), n, cols.nbytes)
+        cols = cols.reshape(n * ho * wo, kh * kw * c_in)
         y = cols @ weights
         cache["cols"] = cols
     else:
@@ -201,7 +210,7 @@ def conv2d_forward(x, kernel, bias, strides, padding):
             np.matmul(cols.reshape(-1, kh * kw * c_in), weights, out=y[n0 * rows_per_image : n1 * rows_per_image])
         cache["x"] = x
     if bias is not None:
-        y += bias
+        parallel.ufunc(np.add, y, bias, out=y)
     return y.reshape(n, ho, wo, c_out), cache
 
 
@@ -283,9 +292,13 @@ def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
     xp = pad2d(x, pads)
     windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C), a view
     y = np.empty((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
-    # One multiplier m at a time: einsum over a trailing axis of length dm was 3x slower.
-    for m in range(dm):
-        np.einsum("nhwijc,ijc->nhwc", windows, kernel[..., m], out=y[..., m])
+    # One multiplier m at a time: einsum over a trailing axis of length dm was 3x slower. Blocks of
+    # output rows run on separate threads (einsum is single-threaded).
+    def rows(r0, r1):
+        for m in range(dm):
+            np.einsum("nhwijc,ijc->nhwc", windows[:, r0:r1], kernel[..., m], out=y[:, r0:r1, :, :, m])
+
+    parallel.for_blocks(rows, ho, y.nbytes * kh * kw)
     y = y.reshape(n, ho, wo, c_in * dm)
     if bias is not None:
         y += bias

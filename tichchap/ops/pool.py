@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from .conv import _crop, _pair
+from . import parallel
 from .padding import conv_output_size, pad2d, resolve_padding
 
 POOL_MODES = ("max", "avg")
@@ -46,21 +47,24 @@ def _index_dtype(count):
     return np.uint8 if count <= 256 else np.int32
 
 
-def _running_argmax(x, axis, count):
-    """Max over ``axis`` (of length ``count``) and the index of the FIRST maximum, both without
-    that axis. Works on strided slices, one vectorised step per position along ``axis``."""
+def _running_argmax(x, axis, count, best, index):
+    """Max over ``axis`` (of length ``count``) into ``best`` and, when ``index`` is not None, the
+    index of the FIRST maximum into ``index`` (both shaped as ``x`` without that axis). Works on
+    strided slices, one vectorised step per position along ``axis``."""
     take = [slice(None)] * x.ndim
     take[axis] = 0
-    best = x[tuple(take)].copy()
-    index = np.zeros(best.shape, dtype=_index_dtype(count))
-    better = np.empty(best.shape, dtype=bool)
+    np.copyto(best, x[tuple(take)])
+    if index is not None:
+        index[...] = 0
+        better = np.empty(best.shape, dtype=bool)
     for k in range(1, count):
         take[axis] = k
         candidate = x[tuple(take)]
-        np.greater(candidate, best, out=better)  # strict: a tie keeps the earlier index
+        if index is not None:
+            np.greater(candidate, best, out=better)  # strict: a tie keeps the earlier index
+            _set_index_where(index, better, k)
         np.maximum(best, candidate, out=best)
-        _set_index_where(index, better, k)
-    return best, index
+    return best
 
 
 def _set_index_where(index, better, k):
@@ -71,22 +75,37 @@ def _set_index_where(index, better, k):
         np.maximum(index, better * index.dtype.type(k), out=index)
 
 
-def _max_pool_tiled(x, cache):
+def _max_pool_tiled(x, cache, keep_argmax):
     """Max pooling whose windows tile the input exactly (stride == pool, no padding, no remainder).
 
     Reshaping (N, H, W, C) to (N, Ho, ph, Wo, pw, C) puts each window on axes 2 and 4. The max is
     taken in two stages: over the pw columns of each window row (``col_index`` remembers which),
     then over the ph row maxima (``row_index``). The first maximum in row-major order wins: the
     earliest row holding the window's maximum, and the earliest column within that row.
+    Without ``keep_argmax`` only the maxima are computed (inference).
     """
     ph, pw = cache["pool"]
     n, h, w, c = x.shape
     ho, wo = h // ph, w // pw
-    row_max, col_index = _running_argmax(x.reshape(n, h, wo, pw, c), 3, pw)  # (N, H, Wo, C)
-    y, row_index = _running_argmax(row_max.reshape(n, ho, ph, wo, c), 2, ph)  # (N, Ho, Wo, C)
+    y = np.empty((n, ho, wo, c), dtype=x.dtype)
+    row_index = np.empty(y.shape, dtype=_index_dtype(ph)) if keep_argmax else None
+    col_index = np.empty((n, h, wo, c), dtype=_index_dtype(pw)) if keep_argmax else None
+
+    def block(r0, r1):  # output rows r0..r1 (blocks of rows, not images: batch 1 splits too)
+        rows = (r1 - r0) * ph
+        row_max = np.empty((n, rows, wo, c), dtype=x.dtype)
+        _running_argmax(x[:, r0 * ph : r1 * ph].reshape(n, rows, wo, pw, c), 3, pw, row_max,
+                        None if col_index is None else col_index[:, r0 * ph : r1 * ph])
+        _running_argmax(row_max.reshape(n, r1 - r0, ph, wo, c), 2, ph, y[:, r0:r1],
+                        None if row_index is None else row_index[:, r0:r1])
+
+    parallel.for_blocks(block, ho, 2 * x.nbytes)
     cache["tiled"] = True
-    cache["row_index"] = row_index
-    cache["col_index"] = col_index.reshape(n, ho, ph, wo, c)
+    if keep_argmax:
+        cache["row_index"] = row_index
+        cache["col_index"] = col_index.reshape(n, ho, ph, wo, c)
+    else:
+        cache["x"] = x  # backward after an inference pass finds the maxima again
     return y, cache
 
 
@@ -105,20 +124,62 @@ def _max_pool_tiled_backward(dy, cache):
     ph, pw = cache["pool"]
     n, h, w, c = cache["x_shape"]
     ho, wo = h // ph, w // pw
+    if "row_index" not in cache:
+        _max_pool_tiled(cache.pop("x"), cache, keep_argmax=True)
     row_index, col_index = cache["row_index"], cache["col_index"]
     dx = np.empty((n, ho, ph, wo, pw, c), dtype=dy.dtype)  # every element is written below
-    dy_rows = np.empty((ph, *dy.shape), dtype=dy.dtype)
-    _split_by_index(dy, row_index, ph, dy_rows)  # dy_rows[i]: dy where the max is in window row i
-    for i in range(ph):
-        _split_by_index(dy_rows[i], col_index[:, :, i], pw, [dx[:, :, i, :, j] for j in range(pw)])
+
+    def block(r0, r1):
+        g, rows, cols, d = dy[:, r0:r1], row_index[:, r0:r1], col_index[:, r0:r1], dx[:, r0:r1]
+        dy_rows = np.empty((ph, *g.shape), dtype=dy.dtype)
+        _split_by_index(g, rows, ph, dy_rows)  # dy_rows[i]: dy where the max is in window row i
+        for i in range(ph):
+            _split_by_index(dy_rows[i], cols[:, :, i], pw, [d[:, :, i, :, j] for j in range(pw)])
+
+    parallel.for_blocks(block, ho, 2 * dx.nbytes)
     return dx.reshape(n, h, w, c)
 
 
-def pool2d_forward(x, pool_size, strides, padding, mode):
+def _max_pool_windows(x, cache, keep_argmax):
+    """Max pooling in general (any stride, "same" padding with -inf): one step per window offset."""
+    ph, pw = cache["pool"]
+    sh, sw = cache["strides"]
+    n, ho, wo = x.shape[0], cache["out_hw"][0], cache["out_hw"][1]
+    xp = pad2d(x, cache["pads"], value=-np.inf)
+    y = np.empty((n, ho, wo, x.shape[3]), dtype=x.dtype)
+    # Index (i*pw + j) of the window's maximum; strict '>' keeps the first of tied maxima.
+    argmax = np.zeros(y.shape, dtype=_index_dtype(ph * pw)) if keep_argmax else None
+
+    def block(r0, r1):  # output rows r0..r1
+        yb = y[:, r0:r1]
+        xb = xp[:, r0 * sh :]  # window row i of output row r0 + k is xb row k*sh + i
+        np.copyto(yb, xb[_window_slice(0, 0, sh, sw, r1 - r0, wo)])
+        better = np.empty(yb.shape, dtype=bool) if keep_argmax else None
+        for i in range(ph):
+            for j in range(pw):
+                if i == j == 0:
+                    continue
+                candidate = xb[_window_slice(i, j, sh, sw, r1 - r0, wo)]
+                if keep_argmax:
+                    np.greater(candidate, yb, out=better)
+                    _set_index_where(argmax[:, r0:r1], better, i * pw + j)
+                np.maximum(yb, candidate, out=yb)
+
+    parallel.for_blocks(block, ho, 2 * xp.nbytes)
+    cache["padded_shape"] = xp.shape
+    if keep_argmax:
+        cache["argmax"] = argmax
+    else:
+        cache["x"] = x
+    return y, cache
+
+
+def pool2d_forward(x, pool_size, strides, padding, mode, keep_argmax=True):
     """Pooling forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`pool2d_backward`.
 
     ``pool_size`` and ``strides`` are ints or pairs; ``padding`` "valid" or "same"; ``mode``
-    "max" or "avg".
+    "max" or "avg". ``keep_argmax=False`` (inference) skips recording where each maximum was;
+    a backward pass after it finds them again from the input.
     """
     if mode not in POOL_MODES:
         raise ConfigError(f"pool2d: unknown mode; expected one of {POOL_MODES}; received {mode!r}")
@@ -136,27 +197,13 @@ def pool2d_forward(x, pool_size, strides, padding, mode):
         "pads": pads,
         "pool": (ph, pw),
         "strides": (sh, sw),
+        "out_hw": (ho, wo),
     }
 
     if mode == "max":
         if pads == ((0, 0), (0, 0)) and (sh, sw) == (ph, pw) and (h, w) == (ho * ph, wo * pw):
-            return _max_pool_tiled(x, cache)
-        xp = pad2d(x, pads, value=-np.inf)
-        y = xp[_window_slice(0, 0, sh, sw, ho, wo)].copy()
-        # Index (i*pw + j) of the window's maximum; strict '>' keeps the first of tied maxima.
-        argmax = np.zeros(y.shape, dtype=_index_dtype(ph * pw))
-        better = np.empty(y.shape, dtype=bool)
-        for i in range(ph):
-            for j in range(pw):
-                if i == j == 0:
-                    continue
-                candidate = xp[_window_slice(i, j, sh, sw, ho, wo)]
-                np.greater(candidate, y, out=better)
-                np.maximum(y, candidate, out=y)
-                _set_index_where(argmax, better, i * pw + j)
-        cache["argmax"] = argmax
-        cache["padded_shape"] = xp.shape
-        return y, cache
+            return _max_pool_tiled(x, cache, keep_argmax)
+        return _max_pool_windows(x, cache, keep_argmax)
 
     xp = pad2d(x, pads, value=0)
     y = np.zeros((n, ho, wo, c), dtype=x.dtype)
@@ -185,6 +232,8 @@ def pool2d_backward(dy, cache):
     n, ho, wo, c = dy.shape
     dxp = np.zeros(cache["padded_shape"], dtype=dy.dtype)
     if cache["mode"] == "max":
+        if "argmax" not in cache:
+            _max_pool_windows(cache.pop("x"), cache, keep_argmax=True)
         argmax = cache["argmax"]
         for i in range(ph):
             for j in range(pw):

@@ -1,0 +1,131 @@
+"""tichchap.ops.parallel: elementwise steps split over threads give bit-identical results, and
+the kernels that use it agree with themselves run on one thread."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import tichchap
+from tichchap import applications
+from tichchap.activations import ReLU
+from tichchap.errors import ConfigError
+from tichchap.ops import parallel, pool2d_backward, pool2d_forward, reference
+
+
+@pytest.fixture
+def threads():
+    """Run a test body at a given thread count, with blocks small enough to always go parallel."""
+    before = parallel.get_num_threads()
+    min_bytes = parallel.MIN_PARALLEL_BYTES
+
+    def use(n):
+        parallel.set_num_threads(n)
+        parallel.MIN_PARALLEL_BYTES = 0
+
+    yield use
+    parallel.set_num_threads(before)
+    parallel.MIN_PARALLEL_BYTES = min_bytes
+
+
+@pytest.mark.parametrize("n, parts", [(10, 3), (2, 5), (1, 1), (7, 7), (128, 2), (0, 2)])
+def test_blocks_cover_the_range_in_order_with_balanced_sizes(n, parts):
+    ranges = parallel.blocks(n, parts)
+    assert [i for start, stop in ranges for i in range(start, stop)] == list(range(n))
+    sizes = [stop - start for start, stop in ranges]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_for_blocks_runs_blocks_on_several_threads_and_waits_for_all(threads):
+    threads(3)
+    seen, names = np.zeros(9, dtype=int), set()
+
+    def work(start, stop):
+        names.add(threading.current_thread().name)
+        seen[start:stop] += 1
+
+    parallel.for_blocks(work, 9, nbytes=1)
+    np.testing.assert_array_equal(seen, 1)
+    assert "MainThread" in names and len(names) >= 2  # the pool may reuse one worker for two blocks
+
+
+def test_for_blocks_raises_a_blocks_error_after_every_block_finished(threads):
+    threads(2)
+    finished = []
+
+    def work(start, stop):
+        if start > 0:
+            raise ValueError("second block failed")
+        finished.append(start)
+
+    with pytest.raises(ValueError, match="second block failed"):
+        parallel.for_blocks(work, 4, nbytes=1)
+    assert finished == [0]
+
+
+def test_set_num_threads_refuses_nonsense():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ConfigError):
+            parallel.set_num_threads(bad)
+    assert tichchap.config.get_num_threads() >= 1
+
+
+def test_ufunc_splits_rows_and_broadcasts_the_rest(threads):
+    threads(2)
+    rng = np.random.default_rng(0)
+    x, bias = rng.standard_normal((6, 4, 3)), rng.standard_normal(3)
+    out = np.empty_like(x)
+    np.testing.assert_array_equal(parallel.ufunc(np.add, x, bias, out=out), x + bias)
+    np.testing.assert_array_equal(parallel.ufunc(np.maximum, x, 0.0, out=np.empty_like(x)), np.maximum(x, 0))
+    parallel.ufunc(np.maximum, x, 0.0, out=x)  # in place
+    assert (x >= 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_is_the_same_on_one_and_on_three_threads(threads, dtype):
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((7, 5, 5, 4)).astype(dtype)
+    dA = rng.standard_normal(z.shape).astype(dtype)
+    relu = ReLU()
+    threads(1)
+    a1, dz1 = relu.forward(z), relu.backward(dA, z, relu.forward(z))
+    threads(3)
+    a3, dz3 = relu.forward(z), relu.backward(dA, z, relu.forward(z))
+    np.testing.assert_array_equal(a1, a3)
+    np.testing.assert_array_equal(dz1, dz3)
+    assert a3.dtype == dz3.dtype == dtype
+
+
+@pytest.mark.parametrize("pool_size, strides, padding", [(2, 2, "valid"), (3, 2, "same"), ((2, 3), (2, 3), "valid"),
+                                                        (3, 1, "valid")])
+def test_max_pool_after_an_inference_pass_gives_the_training_gradient(threads, pool_size, strides, padding):
+    """keep_argmax=False skips recording the maxima; a later backward finds them from the input."""
+    threads(2)
+    rng = np.random.default_rng(2)
+    # Integers after ReLU: many exact ties, so the first-maximum rule is exercised.
+    x = np.maximum(rng.integers(-3, 3, size=(5, 6, 12, 3)), 0).astype(np.float64)
+    y_train, cache_train = pool2d_forward(x, pool_size, strides, padding, "max")
+    y_infer, cache_infer = pool2d_forward(x, pool_size, strides, padding, "max", keep_argmax=False)
+    np.testing.assert_array_equal(y_infer, y_train)
+    dy = rng.standard_normal(y_train.shape)
+    expected = reference.pool2d_backward_reference(x, pool_size, strides, padding, "max", dy)
+    np.testing.assert_array_equal(pool2d_backward(dy, cache_infer), pool2d_backward(dy, cache_train))
+    np.testing.assert_allclose(pool2d_backward(dy, cache_train), expected, atol=1e-14)
+
+
+def test_a_training_step_and_predict_are_bit_identical_on_one_and_two_threads(threads):
+    rng = np.random.default_rng(3)
+    x, y = rng.random((16, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 16)
+    results = []
+    for n in (1, 2):
+        threads(n)
+        tichchap.utils.set_random_seed(5)
+        model = applications.lenet()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
+        results.append((model.get_weights(), model.predict(x, verbose=0)))
+    (w1, p1), (w2, p2) = results
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(p1, p2)

@@ -1,0 +1,148 @@
+"""Elementwise work on every core.
+
+A matrix product already runs on all cores (BLAS), but a NumPy ufunc -- ReLU, a pooling step, a
+batch-norm scale, the copy that builds an im2col matrix -- runs on one. :func:`for_blocks` splits
+such a step into one contiguous block of rows per thread; NumPy releases the GIL inside a ufunc,
+so the blocks run at the same time. Each element goes through the same operations whatever the
+block it falls in, so the results are bit-identical for any number of threads.
+
+Steps smaller than :data:`MIN_PARALLEL_BYTES` run inline: waking a thread costs about 50 us.
+
+The threads need the cores that OpenBLAS' idle threads would otherwise spin on, and memory that
+is not faulted in afresh at every step: :mod:`tichchap._runtime` sees to both at import.
+
+The thread count: ``tichchap.config.set_num_threads(n)``, else the environment's
+``TICHCHAP_NUM_THREADS``, else 1 if OpenBLAS' idle wait is the long one, else ``OMP_NUM_THREADS``,
+else the CPUs this process may use.
+"""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .._runtime import BLAS_WAITS_BRIEFLY
+from ..errors import ConfigError
+
+MIN_PARALLEL_BYTES = 1 << 20
+
+_lock = threading.Lock()
+_num_threads = None
+_executor = None
+
+
+def _env_threads(name):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _default_num_threads():
+    if _env_threads("TICHCHAP_NUM_THREADS"):
+        return _env_threads("TICHCHAP_NUM_THREADS")
+    if not BLAS_WAITS_BRIEFLY:
+        return 1
+    if _env_threads("OMP_NUM_THREADS"):
+        return _env_threads("OMP_NUM_THREADS")
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def get_num_threads():
+    """How many threads tichchap's elementwise steps use."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default_num_threads()
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Use ``n`` threads (>= 1) for tichchap's elementwise steps; 1 runs everything inline."""
+    global _num_threads, _executor
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"set_num_threads: expected an int >= 1; received {n!r}")
+    with _lock:
+        if _executor is not None:
+            _executor.shutdown(wait=True)
+            _executor = None
+        _num_threads = n
+
+
+def _forget_threads():
+    """After fork the child has none of the parent's worker threads: start afresh when needed."""
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
+
+
+def _get_executor(workers):
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tichchap")
+        return _executor
+
+
+def blocks(n, parts):
+    """``parts`` contiguous ``(start, stop)`` ranges covering ``range(n)``, sizes differing by <= 1."""
+    parts = max(1, min(parts, n))
+    base, extra = divmod(n, parts)
+    bounds, start = [], 0
+    for k in range(parts):
+        stop = start + base + (k < extra)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def for_blocks(work, n, nbytes):
+    """Call ``work(start, stop)`` on blocks of ``range(n)``, one per thread, and wait for all.
+
+    ``nbytes`` is about how much memory the whole step touches; below :data:`MIN_PARALLEL_BYTES`
+    (or with one thread, or ``n == 1``) it runs as ``work(0, n)``. ``work`` must write only its own
+    block's rows. The first exception raised by a block is raised here, after all have finished.
+    """
+    threads = get_num_threads()
+    if threads == 1 or n < 2 or nbytes < MIN_PARALLEL_BYTES:
+        work(0, n)
+        return
+    ranges = blocks(n, threads)
+    executor = _get_executor(threads - 1)
+    futures = [executor.submit(work, start, stop) for start, stop in ranges[1:]]
+    try:
+        work(*ranges[0])
+    finally:
+        for future in futures:
+            future.exception()  # wait for every block before anything is raised
+    for future in futures:
+        future.result()
+
+
+def ufunc(func, *operands, out):
+    """``func(*operands, out=out)`` for a NumPy ufunc, split over ``out``'s first axis.
+
+    An operand whose first axis matches ``out``'s is split with it; scalars and operands that
+    broadcast (a bias of shape (C,), say) go to every block whole. Contiguous arrays are split over
+    all their leading axes (rows of the last one), so a batch of one image splits too. Returns ``out``.
+    """
+    flat = out.ndim > 2 and out.flags.c_contiguous and all(
+        getattr(op, "ndim", 0) < out.ndim or (op.shape == out.shape and op.flags.c_contiguous) for op in operands)
+    if flat:
+        shape = (-1, out.shape[-1])
+        ufunc(func, *(op.reshape(shape) if getattr(op, "ndim", 0) == out.ndim else op for op in operands),
+              out=out.reshape(shape))
+        return out
+    rows = out.shape[0] if out.ndim else 1
+    if out.ndim == 0 or any(getattr(op, "ndim", 0) == out.ndim and op.shape[0] not in (rows, 1) for op in operands):
+        func(*operands, out=out)
+        return out
+
+    def work(start, stop):
+        func(*(op[start:stop] if getattr(op, "ndim", 0) == out.ndim and op.shape[0] == rows else op
+               for op in operands), out=out[start:stop])
+
+    for_blocks(work, rows, out.nbytes * (1 + len(operands)))
+    return out
