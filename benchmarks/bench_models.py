@@ -59,9 +59,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
+import tichchap  # noqa: E402  before NumPy, as a user's script would: tichchap._runtime must precede it
 import numpy as np  # noqa: E402
-
-import tichchap  # noqa: E402
 
 INPUT_SHAPES = {"lenet": (28, 28, 1), "small_cnn": (28, 28, 1), "mlp": (784,), "food_net": (112, 112, 3),
                 "xception": (299, 299, 3)}
