@@ -29,12 +29,11 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import tichchap  # noqa: E402
+import tichchap  # noqa: E402  before NumPy: its runtime settings (tichchap._runtime) must precede it
+import numpy as np  # noqa: E402
 from tichchap import applications, datasets  # noqa: E402
 from tichchap.utils.fileio import atomic_write  # noqa: E402
 from tichchap.utils.random import make_rng  # noqa: E402
