@@ -129,3 +129,41 @@ def test_a_training_step_and_predict_are_bit_identical_on_one_and_two_threads(th
     for a, b in zip(w1, w2):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(p1, p2)
+
+
+def _fresh_import(code, **env):
+    """Run ``code`` in a new interpreter (import order matters here) and return what it prints."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("OPENBLAS_THREAD_TIMEOUT", "TICHCHAP_NUM_THREADS", "TICHCHAP_MALLOC_TUNING")}
+    environment.update(env)
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+REPORT = ("import json, os, tichchap; from tichchap import _runtime; print(json.dumps(["
+          "os.environ.get('OPENBLAS_THREAD_TIMEOUT'), _runtime.FREED_MEMORY_KEPT, tichchap.config.get_num_threads()]))")
+
+
+def test_import_shortens_openblas_idle_wait_and_keeps_freed_memory_when_numpy_is_not_loaded():
+    timeout, kept, threads = _fresh_import(REPORT, OMP_NUM_THREADS="2")
+    assert timeout == "12"
+    assert kept is True
+    assert threads == 2
+
+
+def test_numpy_loaded_first_keeps_the_elementwise_steps_on_one_thread():
+    timeout, _, threads = _fresh_import("import numpy; " + REPORT, OMP_NUM_THREADS="2")
+    assert timeout is None and threads == 1
+    # ... unless the user asks for threads
+    assert _fresh_import("import numpy; " + REPORT, TICHCHAP_NUM_THREADS="3")[2] == 3
+
+
+def test_user_settings_win():
+    timeout, kept, _ = _fresh_import(REPORT, OPENBLAS_THREAD_TIMEOUT="20", TICHCHAP_MALLOC_TUNING="0")
+    assert timeout == "20" and kept is False
+    assert _fresh_import(REPORT, MALLOC_TRIM_THRESHOLD_="1000000")[1] is False
