@@ -49,6 +49,21 @@ def test_for_blocks_runs_blocks_on_several_threads_and_waits_for_all(threads):
     assert "MainThread" in names and len(names) >= 2  # the pool may reuse one worker for two blocks
 
 
+def test_a_block_that_splits_work_itself_runs_it_inline_instead_of_deadlocking(threads):
+    threads(2)  # one worker thread: had it waited on blocks queued behind itself, this would hang
+    total = np.zeros((2, 8))
+
+    def outer(start, stop):
+        for row in range(start, stop):
+            def inner(s, e, row=row):
+                total[row, s:e] += 1
+
+            parallel.for_blocks(inner, 8, nbytes=1)
+
+    parallel.for_blocks(outer, 2, nbytes=1)
+    np.testing.assert_array_equal(total, 1)
+
+
 def test_for_blocks_raises_a_blocks_error_after_every_block_finished(threads):
     threads(2)
     finished = []

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 MIN_PARALLEL_BYTES = 1 << 20
 CACHE_CHUNK_BYTES = 256 << 10
 
+_THREAD_PREFIX = "tichchap-worker"
 _lock = threading.Lock()
 _num_threads = None
 _executor = None
@@ -83,7 +84,7 @@ def _get_executor(workers):
     global _executor
     with _lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tichchap")
+            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_THREAD_PREFIX)
         return _executor
 
 
@@ -114,7 +115,8 @@ def for_blocks(work, n, nbytes):
     block's rows. The first exception raised by a block is raised here, after all have finished.
     """
     threads = get_num_threads()
-    if threads == 1 or n < 2 or nbytes < MIN_PARALLEL_BYTES:
+    nested = threading.current_thread().name.startswith(_THREAD_PREFIX)  # a block waiting on blocks could deadlock
+    if threads == 1 or n < 2 or nbytes < MIN_PARALLEL_BYTES or nested:
         work(0, n)
         return
     ranges = blocks(n, threads)
