@@ -539,6 +539,7 @@ def main():
     parser.add_argument("--quiet-wait", type=float, help="seconds, per row, to wait for other processes to go "
                         "quiet before pairs of windows (default 60 full, 0 quick)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--tag", help="suffix for the result files, e.g. openblas_skylakex for a run with other kernels")
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "SIDE"), help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=ALL_MODELS[:4], help="cProfile tichchap's training step and exit")
     args = parser.parse_args()
@@ -583,9 +584,7 @@ def main():
     result["numpy_gflops_end"] = numpy_matmul_gflops()
     result["load_end"] = [round(v, 2) for v in os.getloadavg()]
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, "models_quick" if quick else "models")
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        stem += "_openblas_" + os.environ["OPENBLAS_CORETYPE"].lower()
+    stem = os.path.join(args.out, ("models_quick" if quick else "models") + (f"_{args.tag}" if args.tag else ""))
     text = markdown(result)
     with open(stem + ".md", "w") as f:
         f.write(text)
