@@ -18,6 +18,7 @@ Keras' two padding modes:
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
+from . import parallel
 
 PADDING_MODES = ("valid", "same")
 
@@ -98,5 +99,6 @@ def pad2d(x, pads, value=0):
         out[:, top : top + h, :left] = value
     if right:
         out[:, top : top + h, w + left :] = value
-    out[:, top : top + h, left : left + w] = x
+    interior = out[:, top : top + h, left : left + w]
+    parallel.for_blocks(lambda r0, r1: np.copyto(interior[:, r0:r1], x[:, r0:r1]), h, x.nbytes)
     return out
