@@ -280,3 +280,31 @@ def test_clear_errors_for_bad_input():
         conv(np.zeros((32, 14, 14, 3)))
     # The model still works after every refusal.
     assert model.fit(x, y, epochs=1, verbose=0).history["loss"][0] > 0
+
+
+def test_inference_writes_over_activations_only_when_no_one_reads_them_again():
+    """model(x) lets ReLU and batch norm overwrite an input array that is dead after them; the
+    caller's array, its views and arrays other layers still read are never overwritten."""
+    from tichchap import Input, Model, layers
+
+    rng = np.random.default_rng(0)
+    inp = Input((6, 6, 3))
+    flat_view = layers.Reshape((6, 6, 3))(inp)  # a view of the caller's array
+    relu_on_view = layers.Activation("relu")(flat_view)
+    conv = layers.Conv2D(4, 3, padding="same")(relu_on_view)
+    norm_layer = layers.BatchNormalization()
+    normed = norm_layer(conv)  # conv's output is dead after this: may be overwritten
+    branch = layers.Activation("relu")(normed)  # normed is read again below: must not be overwritten
+    joined = layers.Concatenate()([branch, normed])
+    dropped = layers.Dropout(0.5)(joined)  # inference: passes its input on
+    out = layers.Activation("tanh")(dropped)  # keeps normed's negative values visible in the output
+    model = Model(inp, out)
+    norm_layer.set_weights([rng.random(4) + 0.5, rng.standard_normal(4), rng.standard_normal(4), rng.random(4) + 0.5])
+
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    x_before = x.copy()
+    expected = model.forward([x.copy()], training=False, keep_cache=True)[0]  # no overwriting
+    got = model(x)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), got)

@@ -183,13 +183,29 @@ class Model(Trainer):
                 continue
             args = [values[src.id] for src in t.inputs]
             layer = t.layer
-            values[t.id] = layer.forward(args if layer.n_inputs != 1 else args[0], training=training)
+            if not keep_cache and not training and self._free_after(t, i, values, xs):
+                values[t.id] = layer.forward_into_input(args[0])
+            else:
+                values[t.id] = layer.forward(args if layer.n_inputs != 1 else args[0], training=training)
             if not keep_cache:
                 layer.clear_cache()
                 for src in t.inputs:
                     if self._last_use.get(src.id) == i:
                         values.pop(src.id, None)
         return [values[t.id] for t in self.outputs]
+
+    def _free_after(self, t, i, values, xs):
+        """Whether tensor ``t``'s single input array is read by no one after step ``i``: not a
+        later layer, not a model output, not the caller's arrays, and no live view of it (Flatten,
+        Reshape and inference Dropout pass views on). Its layer may then write over it."""
+        if len(t.inputs) != 1:
+            return False
+        src_id = t.inputs[0].id
+        x = values[src_id]
+        if self._last_use.get(src_id) != i or not isinstance(x, np.ndarray):
+            return False
+        return not any(np.may_share_memory(x, other) for other in xs) and not any(
+            np.may_share_memory(x, other) for key, other in values.items() if key != src_id)
 
     def backward(self, output_grads, fused=False, input_grads=True):
         """Backpropagate ``output_grads`` (one per output) through the graph.

@@ -219,6 +219,12 @@ class Layer:
     def forward(self, x, training=False):
         raise NotImplementedError
 
+    def forward_into_input(self, x):
+        """Inference forward that may write its result over ``x``. The model calls it only when no
+        one reads ``x`` afterwards and nothing will be differentiated. Elementwise layers override it
+        (a pass over memory instead of a new array); the default is ``forward``."""
+        return self.forward(x, training=False)
+
     def backward(self, dy):
         raise NotImplementedError
 

@@ -148,6 +148,12 @@ class Activation(ActivationMixin, Layer):
             return self._a
         return self._activate(x)
 
+    def forward_into_input(self, x):
+        if self.activation.name == "relu" and x.flags.writeable:
+            self._z, self._a = None, None
+            return self.activation.forward(x, out=x)
+        return self.forward(x)
+
     def backward_linear(self, dZ):
         return dZ
 

@@ -50,26 +50,35 @@ class BatchNormalization(Layer):
     def _gamma(self):
         return self.gamma if self.scale else 1
 
+    def forward_into_input(self, x):
+        if x.flags.c_contiguous and x.flags.writeable:
+            return self._inference(x, out=x)
+        return self.forward(x)
+
+    def _inference(self, x, out=None):
+        """y = x * scale + shift, one scale and one shift per channel (2 passes over x instead of 4),
+        into ``out`` when given. The input is kept so backward can rebuild x_hat if it is asked for."""
+        inv_std = (1 / np.sqrt(self.moving_variance + self.epsilon)).astype(x.dtype, copy=False)
+        scale = inv_std * self.gamma if self.scale else inv_std
+        shift = (self.beta if self.center else 0) - self.moving_mean * scale
+        self._training = False
+        self._inv_std, self._x_hat, self._cache = inv_std, None, (x if out is None else None)
+        scale, shift = scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False)
+        x2 = x.reshape(-1, x.shape[-1])
+        y = np.empty(x2.shape, dtype=np.result_type(x, scale)) if out is None else out.reshape(x2.shape)
+
+        def scale_and_shift(start, stop):
+            for r0, r1 in parallel.cache_sized(start, stop, y[0].nbytes):
+                np.multiply(x2[r0:r1], scale, out=y[r0:r1])
+                y[r0:r1] += shift
+
+        parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
+        return y.reshape(x.shape)
+
     def forward(self, x, training=False):
         self._training = bool(training) and self.trainable
         if not self._training:
-            # Inference: one scale and one shift per channel, y = x * scale + shift (2 passes over
-            # x instead of 4). The input is kept so backward can rebuild x_hat if it is asked for.
-            inv_std = (1 / np.sqrt(self.moving_variance + self.epsilon)).astype(x.dtype, copy=False)
-            scale = inv_std * self.gamma if self.scale else inv_std
-            shift = (self.beta if self.center else 0) - self.moving_mean * scale
-            self._inv_std, self._x_hat, self._cache = inv_std, None, x
-            scale, shift = scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False)
-            x2 = x.reshape(-1, x.shape[-1])
-            y = np.empty(x2.shape, dtype=np.result_type(x, scale))
-
-            def scale_and_shift(start, stop):
-                for r0, r1 in parallel.cache_sized(start, stop, y[0].nbytes):
-                    np.multiply(x2[r0:r1], scale, out=y[r0:r1])
-                    y[r0:r1] += shift
-
-            parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
-            return y.reshape(x.shape)
+            return self._inference(x)
         x2 = x.reshape(-1, x.shape[-1])
         m = x2.shape[0]
         # Per-channel sums as matrix-vector products: BLAS is 3-8x faster than mean(axis=(0, 1, 2))
