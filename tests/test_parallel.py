@@ -182,3 +182,21 @@ def test_user_settings_win():
     timeout, kept, _ = _fresh_import(REPORT, OPENBLAS_THREAD_TIMEOUT="20", TICHCHAP_MALLOC_TUNING="0")
     assert timeout == "20" and kept is False
     assert _fresh_import(REPORT, MALLOC_TRIM_THRESHOLD_="1000000")[1] is False
+
+
+def test_a_forked_child_starts_its_own_threads(threads):
+    import os
+
+    threads(2)
+    parallel.for_blocks(lambda s, e: None, 4, nbytes=1)  # the parent's worker exists now
+    pid = os.fork()
+    if pid == 0:  # child: its copy of the pool has no threads behind it; a hang here fails the test
+        seen = np.zeros(4)
+
+        def work(start, stop):
+            seen[start:stop] += 1
+
+        parallel.for_blocks(work, 4, nbytes=1)
+        os._exit(0 if (seen == 1).all() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

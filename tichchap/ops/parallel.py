@@ -71,9 +71,11 @@ def set_num_threads(n):
 
 
 def _forget_threads():
-    """After fork the child has none of the parent's worker threads: start afresh when needed."""
-    global _executor
+    """After fork the child has none of the parent's worker threads (and the lock may have been
+    held by one of them): start afresh when needed."""
+    global _executor, _lock
     _executor = None
+    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
