@@ -18,6 +18,7 @@ one at a time (in the background) and the table fills up. Repeat with::
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --init he_uniform
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --init torch_default
+    python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --inputs flipped
     python benchmarks/accuracy.py --models small_cnn mlp --seeds 1 --torch
 """
 
@@ -60,7 +61,8 @@ def shape_for(model_name, x):
 
 # -- tichchap -------------------------------------------------------------------------------------
 class EpochTimer(tichchap.callbacks.Callback):
-    def on_train_begin(self, logs=None):
+    def __init__(self):
+        super().__init__()
         self.seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -88,7 +90,15 @@ def torch_default_initialisation(model):
                                rng.uniform(-bound, bound, bias.shape).astype(bias.dtype)])
 
 
-def run_tichchap(model_name, data, seed, epochs, batch_size, init):
+def flip_half(x, rng):
+    """A copy of the (N, H, W, C) images with a random half mirrored left to right."""
+    flipped = x.copy()
+    chosen = rng.random(len(x)) < 0.5
+    flipped[chosen] = x[chosen, :, ::-1]
+    return flipped
+
+
+def run_tichchap(model_name, data, seed, epochs, batch_size, init, inputs="unit"):
     x_train, y_train, x_test, y_test = data
     tichchap.utils.clear_session()
     tichchap.utils.set_random_seed(seed)
@@ -98,8 +108,16 @@ def run_tichchap(model_name, data, seed, epochs, batch_size, init):
         torch_default_initialisation(model)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
-    history = model.fit(shape_for(model_name, x_train), y_train, batch_size=batch_size, epochs=epochs,
-                        callbacks=[timer], verbose=0)
+    if inputs == "flipped":  # a fresh random half of the training images mirrored every epoch
+        rng, train_accuracy = make_rng(), []
+        for epoch in range(epochs):
+            history = model.fit(shape_for(model_name, flip_half(x_train, rng)), y_train, batch_size=batch_size,
+                                epochs=epoch + 1, initial_epoch=epoch, callbacks=[timer], verbose=0)
+            train_accuracy += history.history["accuracy"]
+        history.history["accuracy"] = train_accuracy
+    else:
+        history = model.fit(shape_for(model_name, x_train), y_train, batch_size=batch_size, epochs=epochs,
+                            callbacks=[timer], verbose=0)
     _, test_accuracy = model.evaluate(shape_for(model_name, x_test), y_test, batch_size=500, verbose=0)
     return {"test_accuracy": float(test_accuracy), "seconds_per_epoch": statistics.mean(timer.seconds),
             "train_accuracy": [float(a) for a in history.history["accuracy"]]}
@@ -228,8 +246,9 @@ def main(argv=None):
                         help="LeNet's kernel initializer (Keras' default: glorot_uniform), or torch_default: "
                              "kernels and biases uniform in +-1/sqrt(fan_in), as PyTorch initialises them")
     parser.add_argument("--dataset", default="fashion_mnist")
-    parser.add_argument("--inputs", default="unit", choices=["unit", "standardized"],
-                        help="pixels scaled to [0, 1] (default), or then standardised with the training set's mean and std")
+    parser.add_argument("--inputs", default="unit", choices=["unit", "standardized", "flipped"],
+                        help="pixels scaled to [0, 1] (default); then standardised with the training set's mean and "
+                             "std; or (tichchap only) a random half of the training images mirrored left-right each epoch")
     parser.add_argument("--torch", action="store_true", help="also train the PyTorch twin of each model")
     parser.add_argument("--no-tichchap", action="store_true", help="train only the PyTorch twins")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch's thread count")
@@ -252,7 +271,7 @@ def main(argv=None):
                     else "glorot_uniform"
                 print(f"{model_name} / {framework} / seed {seed} / {init} / {epochs} epochs", flush=True)
                 if framework == "tichchap":
-                    run = run_tichchap(model_name, data, seed, epochs, args.batch_size, init)
+                    run = run_tichchap(model_name, data, seed, epochs, args.batch_size, init, args.inputs)
                 else:
                     run = run_torch(model_name, data, seed, epochs, args.batch_size, args.threads, init)
                 run.update({"model": model_name, "framework": framework, "seed": seed, "init": init, "epochs": epochs,
