@@ -68,9 +68,8 @@ class BatchNormalization(Layer):
         y = np.empty(x2.shape, dtype=np.result_type(x, scale)) if out is None else out.reshape(x2.shape)
 
         def scale_and_shift(start, stop):
-            for r0, r1 in parallel.cache_sized(start, stop, y[0].nbytes):
-                np.multiply(x2[r0:r1], scale, out=y[r0:r1])
-                y[r0:r1] += shift
+            np.multiply(x2[start:stop], scale, out=y[start:stop])
+            y[start:stop] += shift
 
         parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
         return y.reshape(x.shape)

@@ -24,7 +24,6 @@ from .._runtime import BLAS_WAITS_BRIEFLY
 from ..errors import ConfigError
 
 MIN_PARALLEL_BYTES = 1 << 20
-CACHE_CHUNK_BYTES = 256 << 10
 
 _THREAD_PREFIX = "tichchap-worker"
 _lock = threading.Lock()
@@ -100,13 +99,6 @@ def blocks(n, parts):
         bounds.append((start, stop))
         start = stop
     return bounds
-
-
-def cache_sized(start, stop, row_bytes, chunk_bytes=CACHE_CHUNK_BYTES):
-    """Sub-ranges of rows [start, stop) of about ``chunk_bytes`` each: a step of several passes
-    (multiply, then add) run chunk by chunk reads its data from the CPU cache after the first pass."""
-    step = max(1, chunk_bytes // max(1, row_bytes))
-    return [(s, min(s + step, stop)) for s in range(start, stop, step)]
 
 
 def for_blocks(work, n, nbytes):
