@@ -47,15 +47,7 @@ class ReLU(Activation):
         if dA.shape != a.shape or dA.ndim == 0:
             return dA * (a > 0)
         dZ = np.empty(dA.shape, dtype=np.result_type(dA, a.dtype))
-        rows = lambda v: v.reshape(-1, v.shape[-1]) if v.flags.c_contiguous else v  # noqa: E731
-        dA_rows, a_rows, dZ_rows = rows(dA), rows(a), rows(dZ)
-        if not dA_rows.shape == a_rows.shape == dZ_rows.shape:
-            dA_rows, a_rows, dZ_rows = dA, a, dZ
-
-        def block(start, stop):
-            np.multiply(dA_rows[start:stop], a_rows[start:stop] > 0, out=dZ_rows[start:stop])
-
-        parallel.for_blocks(block, len(dZ_rows), 3 * dZ.nbytes)
+        parallel.for_rows(lambda dz_rows, da_rows, a_rows: np.multiply(da_rows, a_rows > 0, out=dz_rows), dZ, dA, a)
         return dZ
 
 

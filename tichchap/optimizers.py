@@ -125,13 +125,8 @@ class Adam(Optimizer):
         t = self.iterations + 1
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         m, v = slots["m"], slots["v"]
-        arrays = (w, g, m, v)
-        if all(a.flags.c_contiguous and a.shape == w.shape for a in arrays):
-            arrays = tuple(a.reshape(-1) for a in arrays)  # big weights split over threads
-        w, g, m, v = arrays
 
-        def block(start, stop):
-            wb, gb, mb, vb = w[start:stop], g[start:stop], m[start:stop], v[start:stop]
+        def block(wb, gb, mb, vb):
             scratch = np.subtract(gb, mb)
             scratch *= 1 - self.beta_1
             mb += scratch
@@ -146,7 +141,7 @@ class Adam(Optimizer):
             wb -= scratch
 
         # Sized by the weight alone: below ~1 MB (mlp's 100k weights) waking a thread costs more than it saves.
-        parallel.for_blocks(block, len(w) if w.ndim else 1, w.nbytes)
+        parallel.for_rows(block, w, g, m, v, nbytes=w.nbytes)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -67,11 +67,11 @@ class BatchNormalization(Layer):
         x2 = x.reshape(-1, x.shape[-1])
         y = np.empty(x2.shape, dtype=np.result_type(x, scale)) if out is None else out.reshape(x2.shape)
 
-        def scale_and_shift(start, stop):
-            np.multiply(x2[start:stop], scale, out=y[start:stop])
-            y[start:stop] += shift
+        def scale_and_shift(y_rows, x_rows):
+            np.multiply(x_rows, scale, out=y_rows)
+            y_rows += shift
 
-        parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
+        parallel.for_rows(scale_and_shift, y, x2)
         return y.reshape(x.shape)
 
     def forward(self, x, training=False):
@@ -95,15 +95,15 @@ class BatchNormalization(Layer):
         self._x_hat, self._inv_std, self._cache = x_hat, inv_std, None
         y = np.empty_like(x_hat)
 
-        def scale_and_shift(start, stop):
+        def scale_and_shift(y_rows, x_hat_rows):
             if self.scale:
-                np.multiply(x_hat[start:stop], self.gamma, out=y[start:stop])
+                np.multiply(x_hat_rows, self.gamma, out=y_rows)
             else:
-                y[start:stop] = x_hat[start:stop]
+                y_rows[...] = x_hat_rows
             if self.center:
-                y[start:stop] += self.beta
+                y_rows += self.beta
 
-        parallel.for_blocks(scale_and_shift, len(y), 2 * y.nbytes)
+        parallel.for_rows(scale_and_shift, y, x_hat)
         return y.reshape(x.shape)
 
     def backward(self, dy):
@@ -129,13 +129,13 @@ class BatchNormalization(Layer):
         x_hat_factor, constant = scale * dgamma / m, scale * dbeta / m
         dx = np.empty_like(dy_x_hat)
 
-        def input_gradient(start, stop):
-            correction = np.multiply(x_hat[start:stop], x_hat_factor, out=dy_x_hat[start:stop])
+        def input_gradient(dx_rows, x_hat_rows, scratch_rows, dy_rows):
+            correction = np.multiply(x_hat_rows, x_hat_factor, out=scratch_rows)
             correction += constant
-            np.multiply(dy2[start:stop], scale, out=dx[start:stop])
-            dx[start:stop] -= correction
+            np.multiply(dy_rows, scale, out=dx_rows)
+            dx_rows -= correction
 
-        parallel.for_blocks(input_gradient, len(dx), 4 * dx.nbytes)
+        parallel.for_rows(input_gradient, dx, x_hat, dy_x_hat, dy2)
         return dx.reshape(dy.shape)
 
     def get_config(self):

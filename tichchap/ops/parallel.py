@@ -125,28 +125,36 @@ def for_blocks(work, n, nbytes):
         future.result()
 
 
-def ufunc(func, *operands, out):
-    """``func(*operands, out=out)`` for a NumPy ufunc, split over ``out``'s first axis.
+def for_rows(work, out, *operands, nbytes=None):
+    """Call ``work(out_block, *operand_blocks)`` on blocks of ``out``'s rows, one per thread.
 
     An operand whose first axis matches ``out``'s is split with it; scalars and operands that
-    broadcast (a bias of shape (C,), say) go to every block whole. Contiguous arrays are split over
-    all their leading axes (rows of the last one), so a batch of one image splits too. Returns ``out``.
+    broadcast (a bias of shape (C,), say) go to every block whole. Contiguous arrays of more than
+    two axes are first viewed as rows of their last axis, so a batch of one image splits too.
+    ``work`` may write into ``out_block`` and into its own blocks of the operands. ``nbytes``
+    (default: ``out`` and the array operands together) decides whether threads are worth waking.
     """
-    flat = out.ndim > 2 and out.flags.c_contiguous and all(
-        getattr(op, "ndim", 0) < out.ndim or (op.shape == out.shape and op.flags.c_contiguous) for op in operands)
-    if flat:
+    arrays = [op for op in operands if getattr(op, "ndim", 0) == out.ndim]
+    if nbytes is None:
+        nbytes = out.nbytes * (1 + len(arrays))
+    if out.ndim > 2 and out.flags.c_contiguous and all(op.shape == out.shape and op.flags.c_contiguous for op in arrays):
         shape = (-1, out.shape[-1])
-        ufunc(func, *(op.reshape(shape) if getattr(op, "ndim", 0) == out.ndim else op for op in operands),
-              out=out.reshape(shape))
-        return out
+        operands = [op.reshape(shape) if getattr(op, "ndim", 0) == out.ndim else op for op in operands]
+        out = out.reshape(shape)
     rows = out.shape[0] if out.ndim else 1
-    if out.ndim == 0 or any(getattr(op, "ndim", 0) == out.ndim and op.shape[0] not in (rows, 1) for op in operands):
-        func(*operands, out=out)
-        return out
+    if out.ndim == 0 or any(op.shape[0] not in (rows, 1) for op in arrays):
+        work(out, *operands)
+        return
 
-    def work(start, stop):
-        func(*(op[start:stop] if getattr(op, "ndim", 0) == out.ndim and op.shape[0] == rows else op
-               for op in operands), out=out[start:stop])
+    def block(start, stop):
+        work(out[start:stop], *(op[start:stop] if getattr(op, "ndim", 0) == out.ndim and op.shape[0] == rows else op
+                                for op in operands))
 
-    for_blocks(work, rows, out.nbytes * (1 + len(operands)))
+    for_blocks(block, rows, nbytes)
+
+
+def ufunc(func, *operands, out):
+    """``func(*operands, out=out)`` for a NumPy ufunc, split over rows as :func:`for_rows` does.
+    Returns ``out``."""
+    for_rows(lambda out_block, *blocks: func(*blocks, out=out_block), out, *operands)
     return out

@@ -25,8 +25,8 @@ images, pixels or channels.
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from .conv import _crop, _pair
 from . import parallel
+from .conv import _crop, _pair
 from .padding import conv_output_size, pad2d, resolve_padding
 
 POOL_MODES = ("max", "avg")
