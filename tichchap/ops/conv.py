@@ -119,13 +119,6 @@ def _col2im_per_offset(dy2d, kernel, out_nhw, strides, dxp):
     return dxp
 
 
-def _copy_windows(cols, windows):
-    """Copy im2col's strided view into the matrix ``cols`` (same shape), blocks of output rows on
-    separate threads. Returns ``cols``."""
-    parallel.for_blocks(lambda r0, r1: np.copyto(cols[:, r0:r1], windows[:, r0:r1]), cols.shape[1], cols.nbytes)
-    return cols
-
-
 def _crop(xp, pads, h, w):
     (top, _), (left, _) = pads
     if xp.shape[1] == h and xp.shape[2] == w:
@@ -206,7 +199,7 @@ def conv2d_forward(x, kernel, bias, strides, padding):
     elif n * per_image_bytes <= KEEP_COLS_BYTES:
         # Copying the strided view into the matrix is the one copy im2col costs.
         windows = im2col(pad2d(x, pads), kh, kw, sh, sw)
-        cols = _copy_windows(np.empty(windows.shape, dtype=x.dtype), windows).reshape(n * ho * wo, kh * kw * c_in)
+        cols = parallel.copy(np.empty(windows.shape, dtype=x.dtype), windows).reshape(n * ho * wo, kh * kw * c_in)
         y = cols @ weights
         cache["cols"] = cols
     else:
@@ -217,7 +210,7 @@ def conv2d_forward(x, kernel, bias, strides, padding):
             windows = im2col(pad2d(x[n0:n1], pads), kh, kw, sh, sw)
             if cols is None or cols.shape[0] != windows.shape[0]:
                 cols = np.empty(windows.shape, dtype=x.dtype)
-            _copy_windows(cols, windows)
+            parallel.copy(cols, windows)
             np.matmul(cols.reshape(-1, kh * kw * c_in), weights, out=y[n0 * rows_per_image : n1 * rows_per_image])
         cache["x"] = x
     if bias is not None:
@@ -272,7 +265,7 @@ def conv2d_backward(dy, cache, compute_dx=True):
         windows = im2col(pad2d(x[n0:n1], pads), kh, kw, sh, sw)
         if cols is None or cols.shape[0] != windows.shape[0]:
             cols = np.empty(windows.shape, dtype=x.dtype)
-        _copy_windows(cols, windows)
+        parallel.copy(cols, windows)
         dy_chunk = dy2d[n0 * rows_per_image : n1 * rows_per_image]
         dkernel += cols.reshape(-1, kh * kw * c_in).T @ dy_chunk
         if compute_dx:

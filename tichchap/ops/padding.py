@@ -99,6 +99,5 @@ def pad2d(x, pads, value=0):
         out[:, top : top + h, :left] = value
     if right:
         out[:, top : top + h, w + left :] = value
-    interior = out[:, top : top + h, left : left + w]
-    parallel.for_blocks(lambda r0, r1: np.copyto(interior[:, r0:r1], x[:, r0:r1]), h, x.nbytes)
+    parallel.copy(out[:, top : top + h, left : left + w], x)
     return out

@@ -20,6 +20,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from .._runtime import BLAS_WAITS_BRIEFLY
 from ..errors import ConfigError
 
@@ -151,6 +153,13 @@ def for_rows(work, out, *operands, nbytes=None):
                                 for op in operands))
 
     for_blocks(block, rows, nbytes)
+
+
+def copy(dst, src):
+    """``dst[...] = src`` for two NHWC-shaped arrays, blocks of image rows (axis 1) on separate
+    threads, so a batch of one image splits too. Returns ``dst``."""
+    for_blocks(lambda r0, r1: np.copyto(dst[:, r0:r1], src[:, r0:r1]), dst.shape[1], dst.nbytes)
+    return dst
 
 
 def ufunc(func, *operands, out):
