@@ -96,6 +96,22 @@ def test_ufunc_splits_rows_and_broadcasts_the_rest(threads):
     assert (x >= 0).all()
 
 
+@pytest.mark.parametrize("shape", [(8, 3, 3, 2), (1, 6, 5, 4), (9, 4)])
+def test_for_rows_really_splits_contiguous_arrays_even_a_batch_of_one(threads, shape):
+    threads(2)
+    out, x = np.empty(shape), np.arange(np.prod(shape), dtype=float).reshape(shape)
+    seen = []
+
+    def work(out_rows, x_rows, bias):
+        seen.append(out_rows.shape)
+        np.add(x_rows, bias, out=out_rows)
+
+    parallel.for_rows(work, out, x, 1.0)
+    assert len(seen) == 2  # two blocks: the work was split, not run inline
+    assert sum(rows for rows, _ in seen) == np.prod(shape[:-1])
+    np.testing.assert_array_equal(out, x + 1)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_is_the_same_on_one_and_on_three_threads(threads, dtype):
     rng = np.random.default_rng(1)

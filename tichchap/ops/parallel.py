@@ -136,21 +136,24 @@ def for_rows(work, out, *operands, nbytes=None):
     ``work`` may write into ``out_block`` and into its own blocks of the operands. ``nbytes``
     (default: ``out`` and the array operands together) decides whether threads are worth waking.
     """
-    arrays = [op for op in operands if getattr(op, "ndim", 0) == out.ndim]
+    def split_with_out(op):  # an operand with out's rank is split with it; the rest broadcast
+        return getattr(op, "ndim", 0) == out.ndim
+
+    arrays = [op for op in operands if split_with_out(op)]
     if nbytes is None:
         nbytes = out.nbytes * (1 + len(arrays))
     if out.ndim > 2 and out.flags.c_contiguous and all(op.shape == out.shape and op.flags.c_contiguous for op in arrays):
         shape = (-1, out.shape[-1])
-        operands = [op.reshape(shape) if getattr(op, "ndim", 0) == out.ndim else op for op in operands]
+        operands = [op.reshape(shape) if split_with_out(op) else op for op in operands]
         out = out.reshape(shape)
+        arrays = [op for op in operands if split_with_out(op)]
     rows = out.shape[0] if out.ndim else 1
     if out.ndim == 0 or any(op.shape[0] not in (rows, 1) for op in arrays):
         work(out, *operands)
         return
 
     def block(start, stop):
-        work(out[start:stop], *(op[start:stop] if getattr(op, "ndim", 0) == out.ndim and op.shape[0] == rows else op
-                                for op in operands))
+        work(out[start:stop], *(op[start:stop] if split_with_out(op) and op.shape[0] == rows else op for op in operands))
 
     for_blocks(block, rows, nbytes)
 
