@@ -9,9 +9,9 @@ measured in the README's "Speed" section, and both can be declined.
    without it, the elementwise steps stay on one thread (unless ``TICHCHAP_NUM_THREADS`` says
    otherwise).
 2. glibc returns freed blocks over 128 KiB to the system at once, so every training step faults
-   its im2col matrices and activations in again, page by page (about 1,400 faults per LeNet step);
+   its im2col matrices and activations in again, page by page (about 1,400-1,600 faults per LeNet step);
    two threads faulting at once wait on each other in the kernel. With glibc's ``mallopt`` the
-   blocks of up to 32 MiB are kept in the heap for reuse instead: 0 faults per step. Freed memory
+   blocks of up to 32 MiB are kept in the heap for reuse instead: 10-40 faults per step. Freed memory
    then stays with the process, as with PyTorch's caching allocator. Set
    ``TICHCHAP_MALLOC_TUNING=0`` (or glibc's own ``MALLOC_MMAP_THRESHOLD_`` /
    ``MALLOC_TRIM_THRESHOLD_``) to leave glibc as it is.
