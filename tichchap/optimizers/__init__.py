@@ -9,8 +9,9 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, ShapeError
-from .ops import parallel
+from ..errors import ConfigError, ShapeError
+from ..ops import parallel
+from . import schedules
 
 
 class Optimizer:
@@ -18,6 +19,8 @@ class Optimizer:
     slot_names = ()
 
     def __init__(self, learning_rate=0.001, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+        if isinstance(learning_rate, dict):  # a serialized schedule, from a saved or Keras config
+            learning_rate = schedules.deserialize(learning_rate)
         if not callable(learning_rate):
             learning_rate = float(learning_rate)
             if not learning_rate > 0 or not math.isfinite(learning_rate):
@@ -31,7 +34,7 @@ class Optimizer:
         self._slots = None  # list over params of {slot name: array}
 
     def current_learning_rate(self):
-        """The rate for this step: a number, or a schedule called with the step count."""
+        """The rate for this step: a number, or a schedule called with the step count (0 first)."""
         lr = self.learning_rate
         return float(lr(self.iterations)) if callable(lr) else float(lr)
 
@@ -76,7 +79,11 @@ class Optimizer:
 
     def get_config(self):
         lr = self.learning_rate
-        config = {"name": self.name, "learning_rate": lr if not callable(lr) else self.current_learning_rate()}
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        elif callable(lr):  # a plain function cannot be written down: its current value is
+            lr = self.current_learning_rate()
+        config = {"name": self.name, "learning_rate": lr}
         for key in ("clipnorm", "clipvalue", "global_clipnorm"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
