@@ -101,18 +101,27 @@ def test_resume_reaches_the_uninterrupted_weights_bit_for_bit(two_epoch_run, tmp
         json.loads((two_epoch_run / "metrics.json").read_text())["test_accuracy"]
 
 
-def test_ctrl_c_keeps_last_finished_epoch_and_resume_completes(two_epoch_run, tmp_path, monkeypatch, capsys):
-    out = tmp_path / "interrupted"
+STEPS_PER_EPOCH = 29  # 900 training images / batch 32
+
+
+def press_ctrl_c_at_step(monkeypatch, step):
+    """Make training raise KeyboardInterrupt at its ``step``-th step (1-based); returns the undo."""
     original = tichchap.training.Trainer._train_step
     calls = []
 
     def interrupted_step(self, *args, **kwargs):
         calls.append(1)
-        if len(calls) == 29 + 5:  # 900 images / batch 32 = 29 steps per epoch: stop inside epoch 2
+        if len(calls) == step:
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(tichchap.training.Trainer, "_train_step", interrupted_step)
+    return lambda: monkeypatch.setattr(tichchap.training.Trainer, "_train_step", original)
+
+
+def test_ctrl_c_keeps_last_finished_epoch_and_resume_completes(two_epoch_run, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "interrupted"
+    undo = press_ctrl_c_at_step(monkeypatch, STEPS_PER_EPOCH + 5)  # inside epoch 2
     assert train(out, "--epochs", "2") == cli.EXIT_INTERRUPTED
     printed = capsys.readouterr().out
     assert "model after epoch 1" in printed and "--resume" in printed
@@ -120,10 +129,27 @@ def test_ctrl_c_keeps_last_finished_epoch_and_resume_completes(two_epoch_run, tm
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 1
     assert not (out / "metrics.json").exists()
 
-    monkeypatch.setattr(tichchap.training.Trainer, "_train_step", original)
+    undo()
     assert cli.main(["train", "small_cnn", "--out", str(out), "--resume", "--quiet"]) == 0
     for resumed, straight in zip(weights_of(out / "model.npz"), weights_of(two_epoch_run / "model.npz")):
         np.testing.assert_array_equal(resumed, straight)
+
+
+def test_cosine_schedule_spans_the_run_and_resumes_on_it(two_epoch_run, tmp_path, monkeypatch):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert train(straight, "--epochs", "2", "--lr-schedule", "cosine") == 0
+    optimizer = tichchap.load_model(straight / "model.npz").optimizer
+    assert isinstance(optimizer.learning_rate, tichchap.optimizers.schedules.CosineDecay)
+    assert optimizer.learning_rate.decay_steps == optimizer.iterations == 2 * STEPS_PER_EPOCH
+    assert optimizer.current_learning_rate() == 0.0  # decayed to 0 at the last step
+    assert not np.array_equal(weights_of(straight / "model.npz")[0], weights_of(two_epoch_run / "model.npz")[0])
+
+    undo = press_ctrl_c_at_step(monkeypatch, STEPS_PER_EPOCH + 5)
+    assert train(interrupted, "--epochs", "2", "--lr-schedule", "cosine") == cli.EXIT_INTERRUPTED
+    undo()
+    assert cli.main(["train", "small_cnn", "--out", str(interrupted), "--resume", "--quiet"]) == 0
+    for resumed, whole in zip(weights_of(interrupted / "model.npz"), weights_of(straight / "model.npz")):
+        np.testing.assert_array_equal(resumed, whole)
 
 
 def test_resume_without_a_saved_model_is_an_error(tmp_path, capsys):

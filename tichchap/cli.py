@@ -38,6 +38,7 @@ TRAIN_DEFAULTS = {
     "batch_size": 128,
     "optimizer": "adam",
     "learning_rate": None,  # the optimizer's Keras default
+    "lr_schedule": "constant",
     "validation_split": 0.1,
     "limit": None,
     "data_dir": None,
@@ -186,12 +187,21 @@ def build_or_load(spec):
                                      repr(spec)))
 
 
-def make_optimizer(name, learning_rate):
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def make_optimizer(name, learning_rate, schedule="constant", total_steps=None):
+    """The named optimizer with Keras' defaults, at ``learning_rate`` when given; with
+    ``schedule="cosine"`` the rate decays from there to 0 over ``total_steps`` (CosineDecay)."""
     from . import optimizers
 
     optimizer = optimizers.get(name)
     if learning_rate is not None:
         optimizer.learning_rate = float(learning_rate)
+    if schedule == "cosine":
+        optimizer.learning_rate = optimizers.schedules.CosineDecay(optimizer.learning_rate, total_steps)
+    elif schedule != "constant":
+        raise ConfigError(describe("train: unknown --lr-schedule", " or ".join(LR_SCHEDULES), schedule))
     return optimizer
 
 
@@ -322,6 +332,12 @@ def cmd_train(args):
     if options["limit"]:
         n = int(options["limit"])
         x_train, y_train, x_test, y_test = x_train[:n], y_train[:n], x_test[:n], y_test[:n]
+    split = options["validation_split"]
+    n_val = len(x_train) - int(len(x_train) * (1 - split)) if split else 0  # as fit splits
+    total_steps = options["epochs"] * math.ceil((len(x_train) - n_val) / options["batch_size"])
+
+    def new_optimizer():
+        return make_optimizer(options["optimizer"], options["learning_rate"], options["lr_schedule"], total_steps)
 
     history = {}
     if args.resume:
@@ -332,8 +348,7 @@ def cmd_train(args):
 
         model = load_model(model_path)
         if model.optimizer is None:
-            model.compile(optimizer=make_optimizer(options["optimizer"], options["learning_rate"]),
-                          loss=default_loss(model), metrics=["accuracy"])
+            model.compile(optimizer=new_optimizer(), loss=default_loss(model), metrics=["accuracy"])
         done = model.completed_epochs
         history = {k: v[:done] for k, v in read_json(os.path.join(args.out, "history.json"), {}).items()}
         say(f"Resuming {model_path}: {done} epoch(s) done, training to epoch {options['epochs']} "
@@ -344,8 +359,7 @@ def cmd_train(args):
         model, _ = build_or_load(args.model)
         model.rng = np.random.default_rng(options["seed"])
         model.completed_epochs = 0
-        model.compile(optimizer=make_optimizer(options["optimizer"], options["learning_rate"]),
-                      loss=default_loss(model), metrics=["accuracy"])
+        model.compile(optimizer=new_optimizer(), loss=default_loss(model), metrics=["accuracy"])
         if os.path.exists(model_path):
             say(f"Starting afresh: {model_path} will be replaced (use --resume to continue it instead).")
     x_train = fit_to_model(x_train, model.input_shape, f"data set {dataset!r}")
@@ -357,7 +371,6 @@ def cmd_train(args):
     recorder = EpochRecorder(args.out, history)
     progress, verbose = progress_callbacks(not args.quiet)
     start_epoch = model.completed_epochs
-    n_val = int(len(x_train) * options["validation_split"]) if options["validation_split"] else 0
     say(f"Training {model.name} ({model.count_params():,} parameters) on {dataset}: {len(x_train) - n_val:,} training"
         f" / {n_val:,} validation / {len(x_test):,} test images, epochs {start_epoch + 1}..{options['epochs']}, "
         f"batch size {options['batch_size']}, seed {options['seed']}.")
@@ -527,6 +540,9 @@ def build_parser():
     train.add_argument("--batch-size", type=int, help="default 128")
     train.add_argument("--optimizer", help="adam (default), sgd, rmsprop")
     train.add_argument("--learning-rate", type=float, help="default: the optimizer's Keras default")
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                       help="constant (default, as Keras), or cosine: decay from the learning rate to 0 over all the "
+                            "epochs' steps (saved with the model, so --resume continues it)")
     train.add_argument("--seed", type=int, help="makes the run repeatable (default: a random seed, printed)")
     train.add_argument("--validation-split", type=float, help="fraction of the training images held out (default 0.1)")
     train.add_argument("--limit", type=int, help="use only the first N training and N test images (quick trials)")
