@@ -19,11 +19,13 @@ one at a time (in the background) and the table fills up. Repeat with::
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --init he_uniform
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --init torch_default
     python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --inputs flipped
+    python benchmarks/accuracy.py --models lenet --seeds 1 2 3 --lr cosine
     python benchmarks/accuracy.py --models small_cnn mlp --seeds 1 --torch
 """
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -98,7 +100,14 @@ def flip_half(x, rng):
     return flipped
 
 
-def run_tichchap(model_name, data, seed, epochs, batch_size, init, inputs="unit"):
+COSINE = "cosine"
+
+
+def steps_in(epochs, samples, batch_size):
+    return epochs * math.ceil(samples / batch_size)
+
+
+def run_tichchap(model_name, data, seed, epochs, batch_size, init, inputs="unit", lr="constant"):
     x_train, y_train, x_test, y_test = data
     tichchap.utils.clear_session()
     tichchap.utils.set_random_seed(seed)
@@ -106,7 +115,11 @@ def run_tichchap(model_name, data, seed, epochs, batch_size, init, inputs="unit"
     model = applications.get(model_name)(**kwargs)
     if init == TORCH_DEFAULT:
         torch_default_initialisation(model)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    learning_rate = 1e-3  # Keras' default for Adam
+    if lr == COSINE:  # from 1e-3 down to 0 at the last step of the last epoch
+        learning_rate = tichchap.optimizers.schedules.CosineDecay(1e-3, steps_in(epochs, len(x_train), batch_size))
+    model.compile(optimizer=tichchap.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     timer = EpochTimer()
     if inputs == "flipped":  # a fresh random half of the training images mirrored every epoch
         rng, train_accuracy = make_rng(), []
@@ -148,7 +161,7 @@ def torch_model(model_name, torch, init):
     return net
 
 
-def run_torch(model_name, data, seed, epochs, batch_size, threads, init):
+def run_torch(model_name, data, seed, epochs, batch_size, threads, init, lr="constant"):
     import torch
 
     torch.set_num_threads(threads)
@@ -158,6 +171,8 @@ def run_torch(model_name, data, seed, epochs, batch_size, threads, init):
     xt, yt, xv, yv = to_nchw(x_train), torch.from_numpy(y_train), to_nchw(x_test), torch.from_numpy(y_test)
     net = torch_model(model_name, torch, init)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    if lr == COSINE:  # stepped after every batch, as tichchap's CosineDecay is
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps_in(epochs, len(xt), batch_size))
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
     seconds = []
@@ -171,6 +186,8 @@ def run_torch(model_name, data, seed, epochs, batch_size, threads, init):
             loss = loss_fn(net(xt[index]), yt[index])
             loss.backward()
             optimizer.step()
+            if lr == COSINE:
+                schedule.step()
         seconds.append(time.perf_counter() - start)
         print(f"  epoch {epoch + 1}: {seconds[-1]:.1f} s, last batch loss {loss.item():.4f}", flush=True)
     net.eval()
@@ -200,31 +217,31 @@ def load_results(path):
 
 
 def merge(results, run):
-    key = lambda r: (r["model"], r["framework"], r["seed"], r.get("init"), r.get("inputs", "unit"), r["epochs"],  # noqa: E731
-                     r["dataset"])  # noqa: E731
+    key = lambda r: (r["model"], r["framework"], r["seed"], r.get("init"), r.get("inputs", "unit"),  # noqa: E731
+                     r.get("lr", "constant"), r["epochs"], r["dataset"])
     results["runs"] = [r for r in results["runs"] if key(r) != key(run)] + [run]
 
 
 def markdown(results):
     lines = ["# Accuracy on Fashion-MNIST", "",
              "Made by `benchmarks/accuracy.py` (see its docstring for the exact settings and the commands).", "",
-             "| model | framework | init | inputs | dataset | epochs | seed | test accuracy | s/epoch | machine |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | framework | init | inputs | lr | dataset | epochs | seed | test accuracy | s/epoch | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     runs = sorted(results["runs"], key=lambda r: (r["model"], r["framework"], r.get("init") or "", r.get("inputs", "unit"),
-                                                  r["seed"]))
+                                                  r.get("lr", "constant"), r["seed"]))
     for r in runs:
         lines.append(f"| {r['model']} | {r['framework']} | {r.get('init') or '-'} | {r.get('inputs', 'unit')} | "
-                     f"{r['dataset']} | {r['epochs']} | "
+                     f"{r.get('lr', 'constant')} | {r['dataset']} | {r['epochs']} | "
                      f"{r['seed']} | {100 * r['test_accuracy']:.2f}% | {r['seconds_per_epoch']:.1f} | {r['machine']} |")
     groups = {}
     for r in runs:
-        groups.setdefault((r["model"], r["framework"], r.get("init") or "-", r.get("inputs", "unit"), r["dataset"],
-                           r["epochs"]), []).append(r)
-    lines += ["", "| model | framework | init | inputs | dataset | epochs | runs | median test accuracy |",
-              "|---|---|---|---|---|---|---|---|"]
-    for (model, framework, init, inputs, dataset, epochs), group in sorted(groups.items()):
+        groups.setdefault((r["model"], r["framework"], r.get("init") or "-", r.get("inputs", "unit"),
+                           r.get("lr", "constant"), r["dataset"], r["epochs"]), []).append(r)
+    lines += ["", "| model | framework | init | inputs | lr | dataset | epochs | runs | median test accuracy |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for (model, framework, init, inputs, lr, dataset, epochs), group in sorted(groups.items()):
         median = statistics.median(r["test_accuracy"] for r in group)
-        lines.append(f"| {model} | {framework} | {init} | {inputs} | {dataset} | {epochs} | {len(group)} | "
+        lines.append(f"| {model} | {framework} | {init} | {inputs} | {lr} | {dataset} | {epochs} | {len(group)} | "
                      f"{100 * median:.2f}% |")
     return "\n".join(lines) + "\n"
 
@@ -249,6 +266,9 @@ def main(argv=None):
     parser.add_argument("--inputs", default="unit", choices=["unit", "standardized", "flipped"],
                         help="pixels scaled to [0, 1] (default); then standardised with the training set's mean and "
                              "std; or (tichchap only) a random half of the training images mirrored left-right each epoch")
+    parser.add_argument("--lr", default="constant", choices=["constant", COSINE],
+                        help="Adam's learning rate: 1e-3 throughout (Keras' default), or cosine decay from 1e-3 to 0 "
+                             "over all the steps of the run (tichchap.optimizers.schedules.CosineDecay)")
     parser.add_argument("--torch", action="store_true", help="also train the PyTorch twin of each model")
     parser.add_argument("--no-tichchap", action="store_true", help="train only the PyTorch twins")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch's thread count")
@@ -269,13 +289,13 @@ def main(argv=None):
             for framework in frameworks:
                 init = args.init if model_name == "lenet" and (framework == "tichchap" or args.init == TORCH_DEFAULT) \
                     else "glorot_uniform"
-                print(f"{model_name} / {framework} / seed {seed} / {init} / {epochs} epochs", flush=True)
+                print(f"{model_name} / {framework} / seed {seed} / {init} / {args.lr} lr / {epochs} epochs", flush=True)
                 if framework == "tichchap":
-                    run = run_tichchap(model_name, data, seed, epochs, args.batch_size, init, args.inputs)
+                    run = run_tichchap(model_name, data, seed, epochs, args.batch_size, init, args.inputs, args.lr)
                 else:
-                    run = run_torch(model_name, data, seed, epochs, args.batch_size, args.threads, init)
+                    run = run_torch(model_name, data, seed, epochs, args.batch_size, args.threads, init, args.lr)
                 run.update({"model": model_name, "framework": framework, "seed": seed, "init": init, "epochs": epochs,
-                            "inputs": args.inputs, "batch_size": args.batch_size, "dataset": args.dataset, "machine": where,
+                            "inputs": args.inputs, "lr": args.lr, "batch_size": args.batch_size, "dataset": args.dataset, "machine": where,
                             "date": time.strftime("%Y-%m-%d")})
                 print(f"  test accuracy {100 * run['test_accuracy']:.2f}%, {run['seconds_per_epoch']:.1f} s/epoch", flush=True)
                 results = load_results(os.path.join(args.results, "accuracy.json"))  # another run may have written
