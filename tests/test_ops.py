@@ -122,10 +122,27 @@ STRIDES = [(1, 1), (2, 2), (3, 3), (2, 1)]
 CONV_CASES = [((2, 7, 6, 3), True), ((3, 8, 9, 2), False), ((2, 8, 7, 1), True), ((1, 6, 9, 1), False)]
 
 
+@pytest.fixture(params=["per_offset", "channel_major"])
+def input_gradient_method(request, monkeypatch):
+    """Run a test with each of conv2d_backward's two ways to the input gradient: per kernel offset
+    (any stride), or channel-major (stride 1 only, chosen for few input channels; other strides
+    fall back to per-offset)."""
+    import tichchap.ops.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_BELOW_C_IN", 0 if request.param == "per_offset" else 10**6)
+    calls = []
+    original = conv_module._input_gradient_channel_major
+    monkeypatch.setattr(conv_module, "_input_gradient_channel_major",
+                        lambda *args: calls.append(1) or original(*args))
+    yield request.param
+    stride_1 = tuple(request.node.callspec.params.get("strides", (1, 1))) == (1, 1)
+    assert bool(calls) == (request.param == "channel_major" and stride_1), "not the method under test"
+
+
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("strides", STRIDES)
 @pytest.mark.parametrize("kernel_hw", KERNELS)
-def test_conv2d_matches_reference(kernel_hw, strides, padding):
+def test_conv2d_matches_reference(kernel_hw, strides, padding, input_gradient_method):
     rng = seeded_rng(kernel_hw, strides, padding)
     for x_shape, use_bias in CONV_CASES:
         x = rng.standard_normal(x_shape)
@@ -147,7 +164,8 @@ def test_conv2d_matches_reference(kernel_hw, strides, padding):
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("strides", [(1, 1), (2, 3)])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, padding, strides, use_bias):
+def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, padding, strides, use_bias,
+                                                               input_gradient_method):
     # Layers too big to keep their im2col matrix run chunk by chunk over the images; force that
     # path on a small layer, with chunks of 2 images and a remainder chunk of 1.
     import tichchap.ops.conv as conv_module
