@@ -129,7 +129,7 @@ def input_gradient_method(request, monkeypatch):
     fall back to per-offset)."""
     import tichchap.ops.conv as conv_module
 
-    monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_BELOW_C_IN", 0 if request.param == "per_offset" else 10**6)
+    monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_MAX_C_IN", 0 if request.param == "per_offset" else 10**6)
     calls = []
     original = conv_module._input_gradient_channel_major
     monkeypatch.setattr(conv_module, "_input_gradient_channel_major",
