@@ -266,6 +266,29 @@ def numpy_matmul_gflops(size=1024, repeats=5):
     return 2 * size**3 / statistics.median(best) / 1e9
 
 
+def thread_handoff_us(calls=2000):
+    """Median microseconds for tichchap to hand an empty block to its worker thread and get it back:
+    the fixed cost of every threaded elementwise step. It depends on how fast the host wakes a
+    virtual CPU, varies with the host's load, and weighs most on small models (small_cnn)."""
+    from tichchap.ops import parallel
+
+    def noop(start, stop):
+        pass
+
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(calls):
+            parallel.for_blocks(noop, 2, 1 << 40)
+        times.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(times)
+
+
+def machine_state():
+    return {"numpy_gflops": numpy_matmul_gflops(), "handoff_us": thread_handoff_us(),
+            "load": [round(v, 2) for v in os.getloadavg()]}
+
+
 def measure_model(name, windows, window_s, quick):
     import torch
     import torch.nn.functional as F
@@ -485,7 +508,10 @@ def markdown(result):
                 " (OpenBLAS' own CPU detection)") + ".",
              f"Load average at start / end: {result['load_start']} / {result['load_end']}. "
              f"NumPy float32 matmul (1024^3): {result['numpy_gflops_start']:.0f} GFLOP/s at start, "
-             f"{result['numpy_gflops_end']:.0f} at end.", "",
+             f"{result['numpy_gflops_end']:.0f} at end. "
+             f"Thread hand-off (an empty block to tichchap's worker and back): "
+             f"{result.get('handoff_us_start', float('nan')):.0f} us at start, "
+             f"{result.get('handoff_us_end', float('nan')):.0f} at end.", "",
              "| model | measure | unit | tichchap | PyTorch | ratio tc/pt | target | MFLOP/sample | tc GFLOP/s | pt GFLOP/s |",
              "|---|---|---|---:|---:|---:|---|---:|---:|---:|"]
     for r in result["rows"]:
@@ -558,10 +584,13 @@ def main():
     window_s = args.window_seconds or (0.3 if quick else 1.0)
     global QUIET_WAIT_S
     QUIET_WAIT_S = args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 60.0)
+    state = machine_state()
     result = {"quick": quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
-              "load_start": [round(v, 2) for v in os.getloadavg()], "windows": windows, "window_seconds": window_s,
-              "numpy_gflops_start": numpy_matmul_gflops(), "rows": [], "checks": {}, "flops": {}, "memory": {}}
-    print(f"NumPy float32 matmul: {result['numpy_gflops_start']:.0f} GFLOP/s; load {result['load_start']}", flush=True)
+              "load_start": state["load"], "windows": windows, "window_seconds": window_s,
+              "numpy_gflops_start": state["numpy_gflops"], "handoff_us_start": state["handoff_us"],
+              "rows": [], "checks": {}, "flops": {}, "memory": {}}
+    print(f"NumPy float32 matmul: {state['numpy_gflops']:.0f} GFLOP/s; thread hand-off {state['handoff_us']:.0f} us; "
+          f"load {state['load']}", flush=True)
     for name in models:
         rows, check, flops = measure_model(name, windows, window_s, quick)
         result["rows"] += rows
@@ -581,8 +610,9 @@ def main():
             result["rows"].append(entry)
             print(f"  {name:10s} peak mem train tichchap {tc_mib:10.1f}  pytorch {pt_mib:10.1f} MiB       "
                   f"ratio {entry['ratio']:.2f}", flush=True)
-    result["numpy_gflops_end"] = numpy_matmul_gflops()
-    result["load_end"] = [round(v, 2) for v in os.getloadavg()]
+    state = machine_state()
+    result["numpy_gflops_end"], result["handoff_us_end"], result["load_end"] = (
+        state["numpy_gflops"], state["handoff_us"], state["load"])
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, ("models_quick" if quick else "models") + (f"_{args.tag}" if args.tag else ""))
     text = markdown(result)
