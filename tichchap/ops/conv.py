@@ -54,6 +54,17 @@ def _check_input(x, kernel, name):
         )
 
 
+def _geometry(x, kernel, strides, padding, name):
+    """Check ``x`` against ``kernel``; return the strides, the (top, bottom), (left, right) pads
+    and the output height and width."""
+    _check_input(x, kernel, name)
+    sh, sw = _pair(strides, "strides")
+    kh, kw = kernel.shape[:2]
+    h, w = x.shape[1:3]
+    pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
+    return (sh, sw), pads, (conv_output_size(h, kh, sh, padding), conv_output_size(w, kw, sw, padding))
+
+
 def im2col(x, kh, kw, sh, sw):
     """Every kh x kw window of an (already padded) NHWC ``x``, as a strided VIEW (no copy).
 
@@ -230,13 +241,9 @@ def conv2d_forward(x, kernel, bias, strides, padding):
     ``x`` (N, H, W, C_in); ``kernel`` (kh, kw, C_in, C_out); ``bias`` (C_out,) or None;
     ``strides`` int or (sh, sw); ``padding`` "valid" or "same". ``y`` is (N, Ho, Wo, C_out).
     """
-    _check_input(x, kernel, "conv2d")
-    sh, sw = _pair(strides, "strides")
+    (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
     kh, kw, c_in, c_out = kernel.shape
-    n, h, w, _ = x.shape
-    pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
-    ho = conv_output_size(h, kh, sh, padding)
-    wo = conv_output_size(w, kw, sw, padding)
+    n = x.shape[0]
     weights = kernel.reshape(kh * kw * c_in, c_out)
     cache = {
         "kernel": kernel,
@@ -334,15 +341,11 @@ def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
 
         y[n, oh, ow, c*dm + m] = sum_{i,j} xpad[n, oh*sh + i, ow*sw + j, c] * kernel[i, j, c, m]
 
-    Computed as one broadcast multiply-add per kernel offset (i, j).
+    Computed by einsum over the strided im2col view, one multiplier m at a time.
     """
-    _check_input(x, kernel, "depthwise_conv2d")
-    sh, sw = _pair(strides, "strides")
+    (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "depthwise_conv2d")
     kh, kw, c_in, dm = kernel.shape
-    n, h, w, _ = x.shape
-    pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
-    ho = conv_output_size(h, kh, sh, padding)
-    wo = conv_output_size(w, kw, sw, padding)
+    n = x.shape[0]
 
     xp = pad2d(x, pads)
     windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C), a view
