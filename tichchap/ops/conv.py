@@ -138,21 +138,24 @@ def _col2im_per_offset(dy2d, kernel, out_nhw, strides, dxp):
 CHANNEL_MAJOR_MAX_C_IN = 16
 
 
-def _input_gradient(dy2d, kernel, out_nhw, strides, pads, x_hw):
-    """``dX`` (N, H, W, C_in): ``col2im(dy2d @ W.T)`` cropped to the unpadded input, by the faster
-    of the two methods for this shape."""
+def _input_gradient(dy2d, kernel, out_nhw, strides, pads, out):
+    """Write ``dX``, ``col2im(dy2d @ W.T)`` cropped to the unpadded input, into ``out``
+    (N, H, W, C_in), by the faster of the two methods for this shape. Returns ``out``."""
     c_in = kernel.shape[2]
     (top, bottom), (left, right) = pads
-    h, w = x_hw
+    h, w = out.shape[1:3]
     padded_shape = (out_nhw[0], h + top + bottom, w + left + right, c_in)
     if strides == (1, 1) and c_in <= CHANNEL_MAJOR_MAX_C_IN:
-        return _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, x_hw)
-    dxp = np.zeros(padded_shape, dtype=np.result_type(dy2d, kernel))
+        return _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, out)
+    if padded_shape == out.shape:
+        out.fill(0)
+        return _col2im_per_offset(dy2d, kernel, out_nhw, strides, out)
+    dxp = np.zeros(padded_shape, dtype=out.dtype)
     _col2im_per_offset(dy2d, kernel, out_nhw, strides, dxp)
-    return _crop(dxp, pads, h, w)
+    return parallel.copy(out, _crop(dxp, pads, h, w))
 
 
-def _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, x_hw):
+def _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, out):
     """Stride-1 ``dX`` for few input channels, where the per-offset products (C_in output columns)
     run far below BLAS' peak.
 
@@ -163,18 +166,17 @@ def _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, x_h
     column ow goes to ``(oh + i)*Wp + ow + j``. The zero columns add 0.0 to the positions they
     wrap onto (one spare row per plane keeps the last run in bounds). The adds run kh*kw times
     over runs Ho*Wp long (instead of C_in), split over channels between threads; a final
-    transposing copy gives NHWC.
+    transposing copy writes NHWC ``out``.
     """
     kh, kw, c_in, c_out = kernel.shape
     n, ho, wo = out_nhw
     _, hp, wp, _ = padded_shape
-    dtype = np.result_type(dy2d, kernel)
     run = ho * wp
     dy_wide = np.zeros((n, ho, wp, c_out), dtype=dy2d.dtype)
     dy_wide[:, :, :wo] = dy2d.reshape(n, ho, wo, c_out)
     contributions = (kernel.reshape(kh * kw * c_in, c_out) @ dy_wide.reshape(n * run, c_out).T).reshape(
         kh * kw, c_in, n, run)
-    planes = np.zeros((c_in, n, (hp + 1) * wp), dtype=dtype)
+    planes = np.zeros((c_in, n, (hp + 1) * wp), dtype=out.dtype)
 
     def add_offsets(c0, c1):
         for i in range(kh):
@@ -184,9 +186,9 @@ def _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, x_h
 
     parallel.for_blocks(add_offsets, c_in, 2 * contributions.nbytes)
     (top, _), (left, _) = pads
-    h, w = x_hw
+    h, w = out.shape[1:3]
     planes = planes.reshape(c_in, n, hp + 1, wp)[:, :, top : top + h, left : left + w]
-    return np.ascontiguousarray(planes.transpose(1, 2, 3, 0))
+    return parallel.copy(out, planes.transpose(1, 2, 3, 0))
 
 
 def _crop(xp, pads, h, w):
@@ -295,7 +297,7 @@ def conv2d_backward(dy, cache, compute_dx=True):
     sh, sw = cache["strides"]
     pads = cache["pads"]
     n, ho, wo, _ = dy.shape
-    n, h, w, _ = cache["x_shape"]
+    x_shape = cache["x_shape"]
     dy2d = dy.reshape(n * ho * wo, c_out)
     dtype = np.result_type(dy, kernel)
     # Column sums as a matrix-vector product: 10x faster than dy2d.sum(axis=0) on tall arrays.
@@ -307,13 +309,13 @@ def conv2d_backward(dy, cache, compute_dx=True):
         dbias = dweights[kh * kw] if cache["has_bias"] else None
         if not compute_dx:
             return None, dkernel, dbias
-        return _input_gradient(dy2d, kernel, (n, ho, wo), (sh, sw), pads, (h, w)), dkernel, dbias
+        return _input_gradient(dy2d, kernel, (n, ho, wo), (sh, sw), pads, np.empty(x_shape, dtype)), dkernel, dbias
 
     if "cols" in cache:
         dkernel = (cache["cols"].T @ dy2d).reshape(kernel.shape)
         if not compute_dx:
             return None, dkernel, dbias
-        return _input_gradient(dy2d, kernel, (n, ho, wo), (sh, sw), pads, (h, w)), dkernel, dbias
+        return _input_gradient(dy2d, kernel, (n, ho, wo), (sh, sw), pads, np.empty(x_shape, dtype)), dkernel, dbias
 
     # Large layer: rebuild each chunk's im2col matrix (cache-sized) instead of having kept it.
     x = cache["x"]
@@ -329,7 +331,7 @@ def conv2d_backward(dy, cache, compute_dx=True):
         dy_chunk = dy2d[n0 * rows_per_image : n1 * rows_per_image]
         dkernel += cols.reshape(-1, kh * kw * c_in).T @ dy_chunk
         if compute_dx:
-            dx[n0:n1] = _input_gradient(dy_chunk, kernel, (n1 - n0, ho, wo), (sh, sw), pads, (h, w))
+            _input_gradient(dy_chunk, kernel, (n1 - n0, ho, wo), (sh, sw), pads, dx[n0:n1])
     return dx, dkernel.reshape(kernel.shape), dbias
 
 
