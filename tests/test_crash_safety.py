@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tichchap
 from tichchap import Input, Sequential, layers
-from tichchap.errors import TichchapError
+from tichchap.errors import FileFormatError, TichchapError
 from tichchap.utils.fileio import atomic_write
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,3 +127,16 @@ def test_model_files_with_a_replaced_entry(tmp_path, saved_model_bytes, entry, r
         for name in src.namelist():
             dst.writestr(name, replacement if name == entry else src.read(name))
     _load_bytes(tmp_path, out.getvalue())
+
+
+def test_bit_flip_in_the_zip_version_field_is_a_format_error(tmp_path, saved_model_bytes):
+    """Found by test_bit_flipped_model_files: zipfile raises NotImplementedError ("zip file
+    version 10.9") when the central directory's version byte is damaged."""
+    data = bytearray(saved_model_bytes)
+    directory = data.rfind(b"PK\x05\x06")
+    first_entry = int.from_bytes(data[directory + 16 : directory + 20], "little")
+    data[first_entry + 6] ^= 1 << 6  # "version needed to extract" of the first entry: 4.5 -> 10.9
+    path = tmp_path / "flipped.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match="truncated or corrupt"):
+        tichchap.load_model(path)

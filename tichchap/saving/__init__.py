@@ -35,8 +35,10 @@ def _sniff(path):
         try:
             with zipfile.ZipFile(path) as z:
                 names = set(z.namelist())
-        except zipfile.BadZipFile:
-            raise FileFormatError(f"{path}: the zip archive is truncated or corrupt") from None
+        except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError) as err:
+            # A damaged directory also raises NotImplementedError ("zip file version 10.9": a
+            # flipped bit), or OSError/EOFError/ValueError from offsets past the end.
+            raise FileFormatError(f"{path}: the zip archive is truncated or corrupt ({type(err).__name__})") from None
         if "tichchap.json.npy" in names:
             return "native"
         if "config.json" in names:
