@@ -95,3 +95,27 @@ def test_schedule_survives_save_and_resume(tmp_path):
     resumed.fit(x, y, batch_size=16, epochs=4, initial_epoch=2, shuffle=False, verbose=0)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_optimizer_made_with_a_schedule_takes_no_number_later():
+    """As in Keras: a number would silently end the schedule (LearningRateScheduler sets one)."""
+    adam = tichchap.optimizers.Adam(schedules.CosineDecay(1e-3, 100))
+    with pytest.raises(TypeError, match="set by the schedule CosineDecay"):
+        adam.learning_rate = 0.01
+    assert isinstance(adam.learning_rate, schedules.CosineDecay)
+
+    model = tichchap.Sequential([tichchap.layers.Input((3,)), tichchap.layers.Dense(2, activation="softmax")])
+    model.compile(adam, "sparse_categorical_crossentropy")
+    scheduler = tichchap.callbacks.LearningRateScheduler(lambda epoch, lr: lr / 2)
+    with pytest.raises(TypeError, match="cannot be set to a number"):
+        model.fit(np.zeros((4, 3), np.float32), np.zeros(4, int), epochs=1, callbacks=[scheduler], verbose=0)
+
+
+def test_a_number_rate_can_be_changed_and_is_checked():
+    sgd = tichchap.optimizers.SGD(0.1)
+    sgd.learning_rate = 0.05
+    assert sgd.current_learning_rate() == 0.05
+    sgd.learning_rate = schedules.ExponentialDecay(0.05, 10, 0.5)  # a schedule may replace a number
+    assert sgd.current_learning_rate() == 0.05
+    with pytest.raises(ConfigError, match="positive number"):
+        tichchap.optimizers.SGD(0.1).learning_rate = -1.0

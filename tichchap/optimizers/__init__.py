@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..ops import parallel
 from . import schedules
 
@@ -19,19 +19,36 @@ class Optimizer:
     slot_names = ()
 
     def __init__(self, learning_rate=0.001, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
-        if isinstance(learning_rate, dict):  # a serialized schedule, from a saved or Keras config
-            learning_rate = schedules.deserialize(learning_rate)
-        if not callable(learning_rate):
-            learning_rate = float(learning_rate)
-            if not learning_rate > 0 or not math.isfinite(learning_rate):
-                raise ConfigError(
-                    f"{type(self).__name__}: learning_rate must be a positive number; received learning_rate={learning_rate}"
-                )
+        self._learning_rate = None
         self.learning_rate = learning_rate
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._slots = None  # list over params of {slot name: array}
+
+    @property
+    def learning_rate(self):
+        """A positive number, a schedule (``tichchap.optimizers.schedules``) or a function of the
+        step count. As in Keras, an optimizer made with a schedule does not take a number later."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        if isinstance(learning_rate, dict):  # a serialized schedule, from a saved or Keras config
+            learning_rate = schedules.deserialize(learning_rate)
+        if not callable(learning_rate):
+            if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}: the learning rate is set by the schedule "
+                    f"{type(self._learning_rate).__name__} given to the optimizer, so it cannot be set to a number; "
+                    f"make the optimizer with a number as learning_rate to set it later; received {learning_rate!r}"
+                )
+            learning_rate = float(learning_rate)
+            if not learning_rate > 0 or not math.isfinite(learning_rate):
+                raise ConfigError(
+                    f"{type(self).__name__}: learning_rate must be a positive number; received learning_rate={learning_rate}"
+                )
+        self._learning_rate = learning_rate
 
     def current_learning_rate(self):
         """The rate for this step: a number, or a schedule called with the step count (0 first)."""
