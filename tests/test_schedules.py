@@ -119,3 +119,40 @@ def test_a_number_rate_can_be_changed_and_is_checked():
     assert sgd.current_learning_rate() == 0.05
     with pytest.raises(ConfigError, match="positive number"):
         tichchap.optimizers.SGD(0.1).learning_rate = -1.0
+
+
+@pytest.mark.parametrize("case", sorted(KERAS["reduce_lr_on_plateau"]))
+def test_reduce_lr_on_plateau_sets_the_rates_keras_sets(case):
+    """The callback driven epoch by epoch with the monitored values Keras was given."""
+    expected = KERAS["reduce_lr_on_plateau"][case]
+    model = tichchap.Sequential([tichchap.layers.Input((1,)), tichchap.layers.Dense(1)])
+    model.compile(tichchap.optimizers.SGD(1.0), "mse")
+    callback = tichchap.callbacks.ReduceLROnPlateau(**expected["kwargs"])
+    callback.set_model(model)
+    callback.on_train_begin()
+    monitor = expected["kwargs"].get("monitor", "val_loss")
+    rates = []
+    for epoch, value in enumerate(expected["values"]):
+        logs, rate_during_epoch = {monitor: value}, model.optimizer.current_learning_rate()
+        callback.on_epoch_end(epoch, logs)
+        assert logs["learning_rate"] == rate_during_epoch  # logged as Keras does: the epoch's rate
+        rates.append(model.optimizer.current_learning_rate())
+    np.testing.assert_allclose(rates, expected["rates"], rtol=1e-6)  # Keras keeps the rate in float32
+
+
+def test_reduce_lr_on_plateau_in_fit_lowers_the_rate_and_logs_it():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 3)).astype(np.float32), rng.integers(0, 2, 32)
+    model = tichchap.Sequential([tichchap.layers.Input((3,)), tichchap.layers.Dense(2, activation="softmax")])
+    model.compile(tichchap.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    # min_delta larger than any epoch's gain: every epoch counts as a plateau
+    callback = tichchap.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10.0)
+    history = model.fit(x, y, epochs=3, batch_size=32, callbacks=[callback], verbose=0)
+    assert history.history["learning_rate"] == [0.5, 0.5, 0.25]
+    assert model.optimizer.current_learning_rate() == 0.125
+
+
+@pytest.mark.parametrize("kwargs, match", [({"factor": 1.0}, "factor"), ({"mode": "up"}, "mode")])
+def test_reduce_lr_on_plateau_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        tichchap.callbacks.ReduceLROnPlateau(**kwargs)

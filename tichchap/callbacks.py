@@ -1,5 +1,6 @@
 """Callbacks with Keras' names and hooks: History, ProgbarLogger, EarlyStopping,
-ModelCheckpoint, TerminateOnNaN, LearningRateScheduler, CSVLogger, LambdaCallback."""
+ModelCheckpoint, TerminateOnNaN, LearningRateScheduler, ReduceLROnPlateau, CSVLogger,
+LambdaCallback."""
 
 import math
 import sys
@@ -131,6 +132,11 @@ def _monitor_mode(monitor, mode, owner):
     return mode
 
 
+def _improved(value, best, mode, min_delta):
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` in the direction of ``mode``."""
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
@@ -142,9 +148,6 @@ class EarlyStopping(Callback):
         self.min_delta = abs(min_delta)
         self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
 
-    def _better(self, value, best):
-        return value < best - self.min_delta if self.mode == "min" else value > best + self.min_delta
-
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
         self.best = self.baseline if self.baseline is not None else (math.inf if self.mode == "min" else -math.inf)
@@ -154,7 +157,7 @@ class EarlyStopping(Callback):
         if value is None or epoch < self.start_from_epoch:
             return
         self.wait += 1
-        if self._better(value, self.best):
+        if _improved(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
@@ -233,6 +236,47 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = self.model.optimizer.current_learning_rate()
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the optimizer's learning rate by ``factor`` (down to ``min_lr``) when ``monitor``
+    has not improved by ``min_delta`` for ``patience`` epochs; then wait ``cooldown`` epochs
+    before counting again. Keras' arguments and defaults."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        super().__init__()
+        if not 0 < factor < 1:
+            raise ConfigError(f"ReduceLROnPlateau: factor must be in (0, 1); received factor={factor!r}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), int(patience), verbose
+        self.mode = _monitor_mode(monitor, mode, "ReduceLROnPlateau")
+        self.min_delta, self.cooldown, self.min_lr = abs(min_delta), int(cooldown), float(min_lr)
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = optimizer.current_learning_rate()
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if _improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            old_lr = optimizer.current_learning_rate()
+            if self.wait >= self.patience and old_lr > np.float32(self.min_lr):
+                optimizer.learning_rate = max(old_lr * self.factor, self.min_lr)
+                if self.verbose:
+                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                          f"{optimizer.learning_rate}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
 
 
 class CSVLogger(Callback):
