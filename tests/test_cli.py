@@ -135,9 +135,10 @@ def test_ctrl_c_keeps_last_finished_epoch_and_resume_completes(two_epoch_run, tm
         np.testing.assert_array_equal(resumed, straight)
 
 
-def test_cosine_schedule_spans_the_run_and_resumes_on_it(two_epoch_run, tmp_path, monkeypatch):
+def test_cosine_schedule_spans_the_run_and_resumes_on_it(two_epoch_run, tmp_path, monkeypatch, capsys):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     assert train(straight, "--epochs", "2", "--lr-schedule", "cosine") == 0
+    assert "adam with a cosine learning rate" in capsys.readouterr().out
     optimizer = tichchap.load_model(straight / "model.npz").optimizer
     assert isinstance(optimizer.learning_rate, tichchap.optimizers.schedules.CosineDecay)
     assert optimizer.learning_rate.decay_steps == optimizer.iterations == 2 * STEPS_PER_EPOCH

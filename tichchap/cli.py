@@ -373,7 +373,8 @@ def cmd_train(args):
     start_epoch = model.completed_epochs
     say(f"Training {model.name} ({model.count_params():,} parameters) on {dataset}: {len(x_train) - n_val:,} training"
         f" / {n_val:,} validation / {len(x_test):,} test images, epochs {start_epoch + 1}..{options['epochs']}, "
-        f"batch size {options['batch_size']}, seed {options['seed']}.")
+        f"batch size {options['batch_size']}, {options['optimizer']}"
+        f"{' with a cosine learning rate' if options['lr_schedule'] == 'cosine' else ''}, seed {options['seed']}.")
     try:
         model.fit(x_train, y_train, batch_size=options["batch_size"], epochs=options["epochs"],
                   validation_split=options["validation_split"] or 0.0, initial_epoch=start_epoch,
