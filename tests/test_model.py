@@ -308,3 +308,52 @@ def test_inference_writes_over_activations_only_when_no_one_reads_them_again():
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(model.predict(x, verbose=0), got)
+
+
+def test_inference_moves_a_relu_into_the_separable_convolution_that_alone_reads_it(monkeypatch):
+    """Xception's pattern: Activation("relu") read only by a (depthwise or) separable convolution
+    is skipped and taken in that convolution's padding copy. Bit-identical to the plain pass; not
+    done when the ReLU's output is a model output or has another reader; never in training."""
+    from tichchap import Input, Model, layers
+
+    rng = np.random.default_rng(1)
+    inp = Input((7, 5, 3))
+    moved = layers.Activation("relu")(inp)  # read by the separable conv only: moved
+    sep = layers.SeparableConv2D(4, (3, 2), padding="same", use_bias=False)(moved)
+    residual = layers.Conv2D(4, 1)(inp)
+    added = layers.Add()([sep, residual])  # inp is read twice: the moved ReLU must not touch it
+    kept = layers.Activation("relu")(added)  # read by the depthwise conv and by Concatenate: kept
+    depthwise = layers.DepthwiseConv2D(3, padding="same")(kept)
+    joined = layers.Concatenate()([depthwise, kept])
+    moved_too = layers.Activation("relu")(joined)  # read by the depthwise conv (valid padding) only
+    out = layers.DepthwiseConv2D((2, 3))(moved_too)
+    model = Model(inp, [out, kept])
+    assert [t.layer.name for t in model._tensors if t.id in model._relus_moved_into_readers()] == \
+        [moved.layer.name, moved_too.layer.name]
+
+    calls = []
+    for cls in (layers.SeparableConv2D, layers.DepthwiseConv2D):
+        original = cls.forward_after_relu
+        monkeypatch.setattr(cls, "forward_after_relu",
+                            lambda self, x, original=original: calls.append(self.name) or original(self, x))
+    x = rng.standard_normal((2, 7, 5, 3)).astype(np.float32)
+    x_before = x.copy()
+    expected = model.forward([x.copy()], training=False, keep_cache=True)  # every ReLU as a layer
+    assert calls == []
+    got = model(x)
+    assert calls == [sep.layer.name, out.layer.name]
+    np.testing.assert_array_equal(x, x_before)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    model.forward([x], training=True, keep_cache=True)
+    assert calls == [sep.layer.name, out.layer.name]  # training runs every layer as written
+
+
+def test_pad2d_with_relu_pads_the_rectified_input():
+    from tichchap.ops.padding import pad2d
+
+    x = np.random.default_rng(2).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    for pads in (((1, 2), (0, 1)), ((0, 0), (0, 0))):
+        got = pad2d(x, pads, relu=True)
+        np.testing.assert_array_equal(got, np.pad(np.maximum(x, 0), ((0, 0), *pads, (0, 0))))
+        assert got.dtype == np.float32 and not np.shares_memory(got, x)

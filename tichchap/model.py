@@ -77,6 +77,7 @@ class Model(Trainer):
         for t in outputs:
             self._last_use[t.id] = len(self._tensors)
         self._position = position
+        self._moved_relus = None
         self._graph_ready = True
         self._on_graph_changed()
 
@@ -178,12 +179,17 @@ class Model(Trainer):
         """Run the graph on arrays ``xs`` (one per input); returns a list of output arrays."""
         values = {t.id: x for t, x in zip(self.inputs, xs)}
         input_ids = set(values)
+        moved_relus = self._relus_moved_into_readers() if not keep_cache and not training else ()
         for i, t in enumerate(self._tensors):
             if t.id in input_ids:
                 continue
             args = [values[src.id] for src in t.inputs]
             layer = t.layer
-            if not keep_cache and not training and self._free_after(t, i, values, xs):
+            if t.id in moved_relus:  # its one reader takes the ReLU in its own pass
+                values[t.id] = args[0]
+            elif moved_relus and t.inputs[0].id in moved_relus:
+                values[t.id] = layer.forward_after_relu(args[0])
+            elif not keep_cache and not training and self._free_after(t, i, values, xs):
                 values[t.id] = layer.forward_into_input(args[0])
             else:
                 values[t.id] = layer.forward(args if layer.n_inputs != 1 else args[0], training=training)
@@ -193,6 +199,24 @@ class Model(Trainer):
                     if self._last_use.get(src.id) == i:
                         values.pop(src.id, None)
         return [values[t.id] for t in self.outputs]
+
+    def _relus_moved_into_readers(self):
+        """Inference only: the ReLU tensors (``Activation("relu")``) whose one reader, not a model
+        output, has ``forward_after_relu`` (a depthwise or separable convolution takes the ReLU in
+        its padding copy). The model passes such a reader the ReLU's input and skips the ReLU: one
+        pass over the activation instead of two, with bit-identical results."""
+        if self._moved_relus is None:
+            readers = {}
+            for t in self._tensors:
+                for src in t.inputs:
+                    readers.setdefault(src.id, []).append(t)
+            outputs = {t.id for t in self.outputs}
+            self._moved_relus = frozenset(
+                t.id for t in self._tensors
+                if isinstance(t.layer, layers_module.Activation) and t.layer.activation.name == "relu"
+                and t.id not in outputs and len(readers.get(t.id, ())) == 1
+                and readers[t.id][0].layer.forward_after_relu is not None and len(readers[t.id][0].inputs) == 1)
+        return self._moved_relus
 
     def _free_after(self, t, i, values, xs):
         """Whether tensor ``t``'s single input array is read by no one after step ``i``: not a

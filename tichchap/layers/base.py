@@ -225,6 +225,10 @@ class Layer:
         (a pass over memory instead of a new array); the default is ``forward``."""
         return self.forward(x, training=False)
 
+    #: Inference only: a layer with ``forward_after_relu(x)`` (= ``forward(max(x, 0))`` in fewer
+    #: passes) lets the model skip a ReLU whose only reader it is (see Model.forward).
+    forward_after_relu = None
+
     def backward(self, dy):
         raise NotImplementedError
 

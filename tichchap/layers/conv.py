@@ -115,10 +115,14 @@ class DepthwiseConv2D(_ConvBase):
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._output_hw(input_shape) + (input_shape[-1] * self.depth_multiplier,)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, relu_input=False):
         z, self._cache = conv_ops.depthwise_conv2d_forward(x, self.kernel, self.bias if self.use_bias else None,
-                                                           self.strides, self.padding)
+                                                           self.strides, self.padding, relu_input)
         return self._activate(z)
+
+    def forward_after_relu(self, x):
+        """Inference: ``forward(max(x, 0))``, the ReLU taken in the padding copy (one pass, not two)."""
+        return self.forward(x, relu_input=True)
 
     def backward_linear(self, dZ):
         dX, dW, db = conv_ops.depthwise_conv2d_backward(dZ, self._cache)
@@ -161,12 +165,16 @@ class SeparableConv2D(_ConvBase):
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._output_hw(input_shape) + (self.filters,)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, relu_input=False):
         mid, self._depthwise_cache = conv_ops.depthwise_conv2d_forward(x, self.depthwise_kernel, None,
-                                                                       self.strides, self.padding)
+                                                                       self.strides, self.padding, relu_input)
         z, self._pointwise_cache = conv_ops.conv2d_forward(mid, self.pointwise_kernel,
                                                            self.bias if self.use_bias else None, (1, 1), "valid")
         return self._activate(z)
+
+    def forward_after_relu(self, x):
+        """Inference: ``forward(max(x, 0))``, the ReLU taken in the depthwise padding copy."""
+        return self.forward(x, relu_input=True)
 
     def backward_linear(self, dZ):
         dMid, dPointwise, db = conv_ops.conv2d_backward(dZ, self._pointwise_cache)

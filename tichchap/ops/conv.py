@@ -362,7 +362,7 @@ def conv2d_backward(dy, cache, compute_dx=True):
     return dx, dweights[:k].reshape(kernel.shape), (dweights[k] if bias_in_cols else None)
 
 
-def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
+def depthwise_conv2d_forward(x, kernel, bias, strides, padding, relu_input=False):
     """DepthwiseConv2D forward: each input channel convolved with its own ``depth_multiplier`` filters.
 
     ``kernel`` is (kh, kw, C_in, dm); ``bias`` (C_in*dm,) or None. Output channel ``c*dm + m`` is
@@ -370,13 +370,14 @@ def depthwise_conv2d_forward(x, kernel, bias, strides, padding):
 
         y[n, oh, ow, c*dm + m] = sum_{i,j} xpad[n, oh*sh + i, ow*sw + j, c] * kernel[i, j, c, m]
 
-    Computed by einsum over the strided im2col view, one multiplier m at a time.
+    Computed by einsum over the strided im2col view, one multiplier m at a time. With
+    ``relu_input`` the input is ``max(x, 0)``, taken while padding (inference: a ReLU moved here).
     """
     (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "depthwise_conv2d")
     kh, kw, c_in, dm = kernel.shape
     n = x.shape[0]
 
-    xp = pad2d(x, pads)
+    xp = pad2d(x, pads, relu=relu_input)
     windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C), a view
     y = np.empty((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
     # One multiplier m at a time: einsum over a trailing axis of length dm was 3x slower. Blocks of

@@ -79,15 +79,16 @@ def resolve_padding(in_hw, kernel_hw, strides, padding):
     )
 
 
-def pad2d(x, pads, value=0):
+def pad2d(x, pads, value=0, relu=False):
     """Pad axes 1 and 2 (height, width) of an NHWC array; ``pads = ((top, bottom), (left, right))``.
 
     Returns ``x`` itself (no copy) when every pad is 0. The result keeps ``x``'s dtype; ``value``
-    may be ``-np.inf`` (max pooling pads so that padding never wins).
+    may be ``-np.inf`` (max pooling pads so that padding never wins). With ``relu`` the interior
+    is ``max(x, 0)``, computed in the copy (a ReLU the model moved into its consumer).
     """
     (top, bottom), (left, right) = pads
     if top == bottom == left == right == 0:
-        return x
+        return parallel.copy(np.empty_like(x), x, relu=True) if relu else x
     n, h, w, c = x.shape
     out = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
     # Fill only the border, then copy the interior once.
@@ -99,5 +100,5 @@ def pad2d(x, pads, value=0):
         out[:, top : top + h, :left] = value
     if right:
         out[:, top : top + h, w + left :] = value
-    parallel.copy(out[:, top : top + h, left : left + w], x)
+    parallel.copy(out[:, top : top + h, left : left + w], x, relu=relu)
     return out
