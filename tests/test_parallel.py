@@ -216,3 +216,27 @@ def test_a_forked_child_starts_its_own_threads(threads):
         os._exit(0 if (seen == 1).all() else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize("kernel_hw, strides, padding, relu_input", [
+    ((3, 3), (1, 1), "same", False), ((3, 2), (2, 2), "same", True), ((2, 3), (3, 1), "valid", False),
+    ((1, 1), (3, 2), "valid", True), ((3, 3), (1, 1), "valid", True)])
+def test_depthwise_blocks_pad_their_own_rows(threads, kernel_hw, strides, padding, relu_input):
+    """Each block of output rows pads the input rows it reads (neighbours share a halo): the same
+    result and the same backward as padding first on one thread, on 1 to 4 blocks."""
+    from tichchap.ops import depthwise_conv2d_backward, depthwise_conv2d_forward
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 11, 7, 3))
+    kernel = rng.standard_normal((*kernel_hw, 3, 2))
+    relu_x = np.maximum(x, 0) if relu_input else x
+    expected = reference.depthwise_conv2d_reference(relu_x, kernel, None, strides, padding)
+    dy = rng.standard_normal(expected.shape)
+    expected_grads = reference.depthwise_conv2d_backward_reference(relu_x, kernel, None, strides, padding, dy)
+    for n in (1, 2, 3, 4):
+        threads(n)
+        y, cache = depthwise_conv2d_forward(x, kernel, None, strides, padding, relu_input=relu_input)
+        np.testing.assert_allclose(y, expected, atol=1e-12)
+        dx, dk, _ = depthwise_conv2d_backward(dy, cache)
+        np.testing.assert_allclose(dx, expected_grads[0], atol=1e-12)  # the gradient w.r.t. max(x, 0)
+        np.testing.assert_allclose(dk, expected_grads[1], atol=1e-12)

@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
 from . import parallel
-from .padding import conv_output_size, pad2d, resolve_padding
+from .padding import conv_output_size, fill_padded_rows, pad2d, resolve_padding
 
 
 def _pair(value, name):
@@ -375,14 +375,21 @@ def depthwise_conv2d_forward(x, kernel, bias, strides, padding, relu_input=False
     """
     (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "depthwise_conv2d")
     kh, kw, c_in, dm = kernel.shape
-    n = x.shape[0]
+    n, h, w, _ = x.shape
 
-    xp = pad2d(x, pads, relu=relu_input)
+    (top, bottom), (left, right) = pads
+    padded = relu_input or top or bottom or left or right
+    xp = np.empty((n, h + top + bottom, w + left + right, c_in), dtype=x.dtype) if padded else x
     windows = im2col(xp, kh, kw, sh, sw)  # (N, Ho, Wo, kh, kw, C), a view
     y = np.empty((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
-    # One multiplier m at a time: einsum over a trailing axis of length dm was 3x slower. Blocks of
-    # output rows run on separate threads (einsum is single-threaded).
+    # Blocks of output rows run on separate threads (einsum is single-threaded); each first pads the
+    # input rows it reads, so padding costs no hand-off of its own. Neighbouring blocks both write
+    # the kh - sh rows they share, with the same values. One multiplier m at a time: einsum over a
+    # trailing axis of length dm was 3x slower.
     def rows(r0, r1):
+        if padded:
+            stop = xp.shape[1] if r1 == ho else (r1 - 1) * sh + kh
+            fill_padded_rows(xp, x, pads, 0 if r0 == 0 else r0 * sh, stop, relu=relu_input)
         for m in range(dm):
             np.einsum("nhwijc,ijc->nhwc", windows[:, r0:r1], kernel[..., m], out=y[:, r0:r1, :, :, m])
 

@@ -82,23 +82,37 @@ def resolve_padding(in_hw, kernel_hw, strides, padding):
 def pad2d(x, pads, value=0, relu=False):
     """Pad axes 1 and 2 (height, width) of an NHWC array; ``pads = ((top, bottom), (left, right))``.
 
-    Returns ``x`` itself (no copy) when every pad is 0. The result keeps ``x``'s dtype; ``value``
-    may be ``-np.inf`` (max pooling pads so that padding never wins). With ``relu`` the interior
-    is ``max(x, 0)``, computed in the copy (a ReLU the model moved into its consumer).
+    Returns ``x`` itself (no copy) when every pad is 0 (and not ``relu``). The result keeps
+    ``x``'s dtype; ``value`` may be ``-np.inf`` (max pooling pads so that padding never wins). With
+    ``relu`` the interior is ``max(x, 0)``, computed in the copy (a ReLU the model moved into its
+    consumer). Blocks of rows are filled on separate threads.
     """
     (top, bottom), (left, right) = pads
-    if top == bottom == left == right == 0:
-        return parallel.copy(np.empty_like(x), x, relu=True) if relu else x
+    if top == bottom == left == right == 0 and not relu:
+        return x
     n, h, w, c = x.shape
     out = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-    # Fill only the border, then copy the interior once.
-    if top:
-        out[:, :top] = value
-    if bottom:
-        out[:, h + top :] = value
-    if left:
-        out[:, top : top + h, :left] = value
-    if right:
-        out[:, top : top + h, w + left :] = value
-    parallel.copy(out[:, top : top + h, left : left + w], x, relu=relu)
+    parallel.for_blocks(lambda start, stop: fill_padded_rows(out, x, pads, start, stop, value, relu),
+                        out.shape[1], out.nbytes)
     return out
+
+
+def fill_padded_rows(out, x, pads, start, stop, value=0, relu=False):
+    """Write rows ``start:stop`` of ``out``, which is ``x`` padded by ``pads``: the padding value
+    on the border, ``x`` (``max(x, 0)`` with ``relu``) inside. Only the border is filled, and
+    the interior is copied once."""
+    (top, _), (left, _) = pads
+    h, w = x.shape[1:3]
+    first, last = max(start, top), min(stop, top + h)  # the rows of x in this range
+    if first >= last:
+        out[:, start:stop] = value
+        return
+    out[:, start:first] = value
+    out[:, last:stop] = value
+    out[:, first:last, :left] = value
+    out[:, first:last, left + w :] = value
+    src, dst = x[:, first - top : last - top], out[:, first:last, left : left + w]
+    if relu:
+        np.maximum(src, src.dtype.type(0), out=dst)
+    else:
+        np.copyto(dst, src)

@@ -158,17 +158,10 @@ def for_rows(work, out, *operands, nbytes=None):
     for_blocks(block, rows, nbytes)
 
 
-def copy(dst, src, relu=False):
+def copy(dst, src):
     """``dst[...] = src`` for two NHWC-shaped arrays, blocks of image rows (axis 1) on separate
-    threads, so a batch of one image splits too; with ``relu``, ``dst[...] = max(src, 0)`` in the
-    same pass (as the ReLU activation computes it). Returns ``dst``."""
-    def block(r0, r1):
-        if relu:
-            np.maximum(src[:, r0:r1], src.dtype.type(0), out=dst[:, r0:r1])
-        else:
-            np.copyto(dst[:, r0:r1], src[:, r0:r1])
-
-    for_blocks(block, dst.shape[1], dst.nbytes)
+    threads, so a batch of one image splits too. Returns ``dst``."""
+    for_blocks(lambda r0, r1: np.copyto(dst[:, r0:r1], src[:, r0:r1]), dst.shape[1], dst.nbytes)
     return dst
 
 
