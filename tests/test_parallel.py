@@ -222,18 +222,19 @@ def test_a_forked_child_starts_its_own_threads(threads):
     ((3, 3), (1, 1), "same", False), ((3, 2), (2, 2), "same", True), ((2, 3), (3, 1), "valid", False),
     ((1, 1), (3, 2), "valid", True), ((3, 3), (1, 1), "valid", True)])
 def test_depthwise_blocks_pad_their_own_rows(threads, kernel_hw, strides, padding, relu_input):
-    """Each block of output rows pads the input rows it reads (neighbours share a halo): the same
-    result and the same backward as padding first on one thread, on 1 to 4 blocks."""
+    """Each block of output rows pads the input rows it reads (neighbours share a halo, and both
+    write it, each in one step): the same result and the same backward as padding first on one
+    thread, on 1 to 4 blocks, several times over (a race shows only sometimes)."""
     from tichchap.ops import depthwise_conv2d_backward, depthwise_conv2d_forward
 
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, 11, 7, 3))
+    x = rng.standard_normal((2, 23, 7, 3))
     kernel = rng.standard_normal((*kernel_hw, 3, 2))
     relu_x = np.maximum(x, 0) if relu_input else x
     expected = reference.depthwise_conv2d_reference(relu_x, kernel, None, strides, padding)
     dy = rng.standard_normal(expected.shape)
     expected_grads = reference.depthwise_conv2d_backward_reference(relu_x, kernel, None, strides, padding, dy)
-    for n in (1, 2, 3, 4):
+    for n in (1, 2, 3, 4) * 5:
         threads(n)
         y, cache = depthwise_conv2d_forward(x, kernel, None, strides, padding, relu_input=relu_input)
         np.testing.assert_allclose(y, expected, atol=1e-12)

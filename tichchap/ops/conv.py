@@ -384,8 +384,9 @@ def depthwise_conv2d_forward(x, kernel, bias, strides, padding, relu_input=False
     y = np.empty((n, ho, wo, c_in, dm), dtype=np.result_type(x, kernel))
     # Blocks of output rows run on separate threads (einsum is single-threaded); each first pads the
     # input rows it reads, so padding costs no hand-off of its own. Neighbouring blocks both write
-    # the kh - sh rows they share, with the same values. One multiplier m at a time: einsum over a
-    # trailing axis of length dm was 3x slower.
+    # the kh - sh rows they share, with the same values, each element in one step (a transform
+    # done in place in stages would race). One multiplier m at a time: einsum over a trailing axis
+    # of length dm was 3x slower.
     def rows(r0, r1):
         if padded:
             stop = xp.shape[1] if r1 == ho else (r1 - 1) * sh + kh
