@@ -254,7 +254,7 @@ def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache):
     if bias is not None:
         weights = np.concatenate([weights, bias.reshape(1, c_out).astype(weights.dtype)])
     cols_t = cols_t.reshape(rows, n * ho * wo)
-    cache["cols_t"] = cols_t
+    cache["cols_t"], cache["bias_in_cols"] = cols_t, bias is not None
     return cols_t.T @ weights
 
 
@@ -323,17 +323,9 @@ def conv2d_backward(dy, cache, compute_dx=True):
     dy2d = dy.reshape(n * ho * wo, c_out)
     dtype = np.result_type(dy, kernel)
 
-    if "cols_t" in cache:  # single input channel: the bias is row K of the product
-        dweights = cache["cols_t"] @ dy2d  # (kh*kw [+1], C_out)
-        dkernel = dweights[: kh * kw].reshape(kernel.shape)
-        dbias = dweights[kh * kw] if cache["has_bias"] else None
-        if not compute_dx:
-            return None, dkernel, dbias
-        return _input_gradient(dy2d, kernel, (n, ho, wo), (sh, sw), pads, np.empty(x_shape, dtype)), dkernel, dbias
-
     k = kh * kw * c_in
-    if "cols" in cache:
-        dweights = cache["cols"].T @ dy2d  # (K [+1], C_out)
+    if "cols" in cache or "cols_t" in cache:  # the im2col matrix was kept (cols_t: transposed, C_in == 1)
+        dweights = cache["cols_t"] @ dy2d if "cols_t" in cache else cache["cols"].T @ dy2d  # (K [+1], C_out)
         dkernel = dweights[:k].reshape(kernel.shape)
         if cache["bias_in_cols"]:
             dbias = dweights[k]
