@@ -79,28 +79,28 @@ def resolve_padding(in_hw, kernel_hw, strides, padding):
     )
 
 
-def pad2d(x, pads, value=0, relu=False):
+def pad2d(x, pads, value=0):
     """Pad axes 1 and 2 (height, width) of an NHWC array; ``pads = ((top, bottom), (left, right))``.
 
-    Returns ``x`` itself (no copy) when every pad is 0 (and not ``relu``). The result keeps
-    ``x``'s dtype; ``value`` may be ``-np.inf`` (max pooling pads so that padding never wins). With
-    ``relu`` the interior is ``max(x, 0)``, computed in the copy (a ReLU the model moved into its
-    consumer). Blocks of rows are filled on separate threads.
+    Returns ``x`` itself (no copy) when every pad is 0. The result keeps ``x``'s dtype; ``value``
+    may be ``-np.inf`` (max pooling pads so that padding never wins). Blocks of rows are filled on
+    separate threads.
     """
     (top, bottom), (left, right) = pads
-    if top == bottom == left == right == 0 and not relu:
+    if top == bottom == left == right == 0:
         return x
     n, h, w, c = x.shape
     out = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-    parallel.for_blocks(lambda start, stop: fill_padded_rows(out, x, pads, start, stop, value, relu),
+    parallel.for_blocks(lambda start, stop: fill_padded_rows(out, x, pads, start, stop, value),
                         out.shape[1], out.nbytes)
     return out
 
 
 def fill_padded_rows(out, x, pads, start, stop, value=0, relu=False):
     """Write rows ``start:stop`` of ``out``, which is ``x`` padded by ``pads``: the padding value
-    on the border, ``x`` (``max(x, 0)`` with ``relu``) inside. Only the border is filled, and
-    the interior is copied once."""
+    on the border, ``x`` inside; with ``relu``, ``max(x, 0)`` as the ReLU activation computes it
+    (a ReLU the model moved into the convolution that pads). Only the border is filled, and the
+    interior is written once, each element in one step."""
     (top, _), (left, _) = pads
     h, w = x.shape[1:3]
     first, last = max(start, top), min(stop, top + h)  # the rows of x in this range
