@@ -26,6 +26,7 @@ import numpy as np
 
 from .callbacks import Callback
 from .errors import ConfigError, DataNotFoundError, ShapeError, TichchapError, describe
+from .training import training_samples
 from .utils.fileio import atomic_write
 
 EXIT_ERROR = 1
@@ -332,8 +333,7 @@ def cmd_train(args):
     if options["limit"]:
         n = int(options["limit"])
         x_train, y_train, x_test, y_test = x_train[:n], y_train[:n], x_test[:n], y_test[:n]
-    split = options["validation_split"]
-    n_val = len(x_train) - int(len(x_train) * (1 - split)) if split else 0  # as fit splits
+    n_val = len(x_train) - training_samples(len(x_train), options["validation_split"])
     total_steps = options["epochs"] * math.ceil((len(x_train) - n_val) / options["batch_size"])
 
     def new_optimizer():

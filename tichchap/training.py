@@ -36,6 +36,12 @@ def _verbosity(verbose):
     return 1 if verbose == "auto" else int(verbose)
 
 
+def training_samples(n, validation_split):
+    """How many of ``n`` samples ``fit`` trains on with ``validation_split``: as Keras, the last
+    fraction of the data validates, taken before any shuffling."""
+    return int(n * (1 - validation_split)) if validation_split else n
+
+
 class Trainer:
     def __init__(self):
         self.optimizer = None
@@ -137,8 +143,7 @@ class Trainer:
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ConfigError(f"fit: validation_split must be in (0, 1); received validation_split={validation_split}")
-            # As Keras: the last fraction of the data, taken before any shuffling.
-            split = int(x.shape[0] * (1 - validation_split))
+            split = training_samples(x.shape[0], validation_split)
             if split == 0 or split == x.shape[0]:
                 raise DataError(f"fit: validation_split={validation_split} leaves no training or no validation samples "
                                 f"out of {x.shape[0]}")
