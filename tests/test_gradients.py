@@ -34,6 +34,19 @@ def test_conv2d(kernel, stride, padding, hw):
     assert set(errors) == {"input", "kernel", "bias"}
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_by_winograd(monkeypatch, kernel, padding):
+    import tichchap.ops.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_C_IN", 1)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_C_OUT", 1)
+    rng = np.random.default_rng(kernel)
+    layer = layers.Conv2D(3, kernel, padding=padding, activation="tanh")
+    errors = assert_gradients(layer, rng.normal(size=(2, 11, 9, 2)))
+    assert set(errors) == {"input", "kernel", "bias"} and "winograd_tiles" in layer._cache
+
+
 @pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same"), (3, "same"), ((2, 1), "valid")])
 def test_conv2d_without_bias_and_with_relu(stride, padding):
     rng = np.random.default_rng(1)

@@ -28,7 +28,7 @@ from tichchap.ops import (
     resolve_padding,
     same_padding,
 )
-from tichchap.ops import reference
+from tichchap.ops import reference, winograd
 from tichchap.utils import numerical_gradient
 
 PADDINGS = ("valid", "same")
@@ -191,6 +191,94 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
     dx, dk, _ = conv2d_backward(dy, cache, compute_dx=False)
     assert dx is None
     np.testing.assert_allclose(dk, expected[1], atol=1e-12)
+
+
+# ------------------------------------------------------------------ Winograd
+
+
+@pytest.mark.parametrize("m, r", [(4, 5), (6, 3), (5, 4), (3, 6), (8, 1), (1, 8)])
+def test_winograd_transforms_compute_a_correlation(m, r):
+    at, g, bt = winograd.transforms(m, r)
+    rng = seeded_rng("transforms", m, r)
+    taps, inputs = rng.standard_normal(r), rng.standard_normal(winograd.TILE)
+    expected = [sum(taps[k] * inputs[i + k] for k in range(r)) for i in range(m)]
+    np.testing.assert_allclose(at @ ((g @ taps) * (bt @ inputs)), expected, atol=1e-12)
+
+
+def test_winograd_transforms_share_bt_across_tile_splits():
+    # The weight gradient reuses the forward pass' transformed tiles: F(4, 5) and F(5, 4) must agree.
+    np.testing.assert_array_equal(winograd.transforms(4, 5)[2], winograd.transforms(5, 4)[2])
+    with pytest.raises(ValueError, match="m \\+ r - 1"):
+        winograd.transforms(4, 4)
+
+
+@pytest.fixture
+def winograd_forced(monkeypatch):
+    """Winograd for every stride-1 3x3 and 5x5 convolution, however few its input channels."""
+    import tichchap.ops.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_C_IN", 1)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_C_OUT", 1)
+
+
+# Output sizes below one tile, at one, and over one with a partial last tile.
+WINOGRAD_SHAPES = [((2, 7, 6, 3), True), ((1, 13, 14, 2), False), ((2, 5, 5, 2), True), ((1, 17, 9, 1), True)]
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("kernel_size", winograd.KERNEL_SIZES)
+def test_conv2d_winograd_matches_reference(winograd_forced, kernel_size, padding):
+    rng = seeded_rng("winograd", kernel_size, padding)
+    for x_shape, use_bias in WINOGRAD_SHAPES:
+        x = rng.standard_normal(x_shape)
+        kernel = rng.standard_normal((kernel_size, kernel_size, x_shape[3], 4))
+        bias = rng.standard_normal(4) if use_bias else None
+        y, cache = conv2d_forward(x, kernel, bias, 1, padding)
+        assert "winograd_tiles" in cache and "cols" not in cache
+        np.testing.assert_allclose(y, reference.conv2d_reference(x, kernel, bias, 1, padding), atol=1e-10)
+        dy = rng.standard_normal(y.shape)
+        expected = reference.conv2d_backward_reference(x, kernel, bias, 1, padding, dy)
+        for got, want in zip(conv2d_backward(dy, cache), expected):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_allclose(got, want, atol=1e-10)
+        dx, dk, _ = conv2d_backward(dy, cache, compute_dx=False)
+        assert dx is None
+        np.testing.assert_allclose(dk, expected[1], atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel_size, padding, channels", [(5, "valid", 32), (3, "same", 64)])
+def test_conv2d_winograd_float32_rounding_is_bounded(kernel_size, padding, channels):
+    # Winograd's transforms round more than im2col's sums: measured 3e-6 to 1e-5 of the largest
+    # value at these shapes (im2col: 2e-7 to 6e-7). The bound is the documented price.
+    rng = seeded_rng("winograd float32", kernel_size, padding)
+    x = rng.standard_normal((8, 12, 12, channels))
+    kernel = rng.standard_normal((kernel_size, kernel_size, channels, 64)) / np.sqrt(kernel_size**2 * channels)
+    y, cache = conv2d_forward(x.astype(np.float32), kernel.astype(np.float32), None, 1, padding)
+    assert "winograd_tiles" in cache and y.dtype == np.float32
+    dy = rng.standard_normal(y.shape)
+    got = (y,) + conv2d_backward(dy.astype(np.float32), cache)[:2]
+    want = (reference.conv2d_reference(x, kernel, None, 1, padding),)
+    want += reference.conv2d_backward_reference(x, kernel, None, 1, padding, dy)[:2]
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        assert np.abs(g - w).max() <= 3e-5 * np.abs(w).max()
+
+
+def test_winograd_can_be_turned_off():
+    from tichchap import config
+
+    x = np.ones((1, 8, 8, 32), np.float32)
+    kernel = np.ones((3, 3, 32, 64), np.float32)
+    assert config.winograd()
+    try:
+        config.set_winograd(False)
+        assert not config.winograd()
+        assert "cols" in conv2d_forward(x, kernel, None, 1, "same")[1]
+    finally:
+        config.set_winograd(True)
+    assert "winograd_tiles" in conv2d_forward(x, kernel, None, 1, "same")[1]
 
 
 @pytest.mark.parametrize("padding", PADDINGS)

@@ -59,6 +59,30 @@ def test_conv2d(dtype, kernel, strides, padding):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel,padding", [(5, "valid"), (3, "same")])
+def test_conv2d_on_the_winograd_path(dtype, kernel, padding):
+    # 32 -> 64 channels at stride 1 is where Conv2D takes Winograd's algorithm by default.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 12, 11, 32)).astype(dtype)
+    layer = layers.Conv2D(64, kernel, padding=padding, dtype=dtype)
+    dy = rng.normal(size=layer.compute_output_shape(x.shape)).astype(dtype)
+    y, dx = run_layer(layer, x, dy)
+    assert "winograd_tiles" in layer._cache
+    xt = nchw(x)
+    w = torch.tensor(layer.kernel.transpose(3, 2, 0, 1).copy(), requires_grad=True)
+    b = torch.tensor(layer.bias.copy(), requires_grad=True)
+    yt = F.conv2d(torch_same_pad(xt, x.shape[1:3], (kernel, kernel), (1, 1), padding), w, b)
+    yt.backward(torch.tensor(dy.transpose(0, 3, 1, 2).copy()))
+    pairs = [(y, nhwc(yt)), (dx, nhwc(xt.grad)), (layer.grads["kernel"], w.grad.numpy().transpose(2, 3, 1, 0)),
+             (layer.grads["bias"], b.grad.numpy())]
+    for actual, expected in pairs:
+        if dtype == np.float32:  # Winograd's rounding: up to about 1e-5 of the largest value (ops/winograd.py)
+            np.testing.assert_allclose(actual, expected, rtol=0, atol=3e-5 * np.abs(expected).max())
+        else:
+            close(actual, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("multiplier,strides,padding", [(1, 1, "valid"), (2, 2, "same"), (1, 2, "same")])
 def test_depthwise_conv2d(dtype, multiplier, strides, padding):
     rng = np.random.default_rng(1)
