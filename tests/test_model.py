@@ -358,3 +358,52 @@ def test_filling_padded_rows_with_relu_pads_the_rectified_input():
         for start, stop in ((0, 2), (2, got.shape[1])):  # in two pieces, as two blocks would
             fill_padded_rows(got, x, pads, start, stop, relu=True)
         np.testing.assert_array_equal(got, np.pad(np.maximum(x, 0), ((0, 0), *pads, (0, 0))))
+
+
+def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monkeypatch):
+    """LeNet's pattern: Conv2D(relu) -> MaxPooling2D(2) runs as one step (ops/conv_pool.py), in
+    training and inference; not where the convolution's output is a model output or has another
+    reader, the activation is not ReLU, or the pooling's windows overlap."""
+    tichchap.config.set_floatx("float64")
+    try:
+        inp = Input((12, 10, 2))
+        fused = layers.Conv2D(3, (2, 3), activation="relu", padding="same")(inp)
+        pooled = layers.MaxPooling2D(2)(fused)
+        tanh = layers.Conv2D(3, 2, activation="tanh")(pooled)  # not ReLU: kept
+        kept = layers.MaxPooling2D(2)(tanh)
+        linear = layers.Conv2D(4, 1)(kept)  # no activation: fused; the pooling's windows tile it
+        fused_too = layers.MaxPooling2D(1)(linear)
+        read_twice = layers.Conv2D(2, 1, activation="relu")(fused_too)  # two readers: kept
+        overlapping = layers.MaxPooling2D(2, strides=1)(layers.Conv2D(2, 1, activation="relu")(read_twice))
+        out = layers.Concatenate()([layers.Flatten()(read_twice), layers.Flatten()(overlapping)])
+        model = Model(inp, layers.Dense(3, activation="softmax")(out))
+        side = Model(inp, [fused, pooled])  # the convolution's output is a model output: kept
+    finally:
+        tichchap.config.set_floatx("float32")
+    assert {model._tensors[[t.id for t in model._tensors].index(i)].layer.name
+            for i in model._convolutions_read_by_a_pooling()} == {fused.layer.name, tanh.layer.name, linear.layer.name,
+                                                                  overlapping.inputs[0].layer.name}
+    assert side._convolutions_read_by_a_pooling() == {}
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 12, 10, 2))
+    y = rng.integers(0, 3, 4)
+
+    def run(fuse):
+        if not fuse:
+            monkeypatch.setattr(layers.Conv2D, "forward_pooled", lambda self, *args, **kwargs: None)
+        prediction = model(x)
+        out = model.forward([x], training=True)[0]
+        model.backward([out - np.eye(3)[y]], fused=True)
+        monkeypatch.undo()
+        return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
+
+    prediction, grads = run(fuse=True)
+    assert sorted(t.layer.name for t in model._fused_pools.values()) == sorted([fused.layer.name, linear.layer.name])
+    expected_prediction, expected_grads = run(fuse=False)
+    assert model._fused_pools == {}
+    np.testing.assert_allclose(prediction, expected_prediction, rtol=1e-12)
+    assert grads.keys() == expected_grads.keys()
+    for name in grads:
+        for key in grads[name]:
+            np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-10, atol=1e-12)

@@ -28,7 +28,7 @@ from tichchap.ops import (
     resolve_padding,
     same_padding,
 )
-from tichchap.ops import reference, winograd
+from tichchap.ops import conv_pool, reference, winograd
 from tichchap.utils import numerical_gradient
 
 PADDINGS = ("valid", "same")
@@ -191,6 +191,60 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
     dx, dk, _ = conv2d_backward(dy, cache, compute_dx=False)
     assert dx is None
     np.testing.assert_allclose(dk, expected[1], atol=1e-12)
+
+
+# ------------------------------------------------------------------ Conv2D + ReLU + MaxPooling2D in one step
+
+# (x shape, kernel hw, strides, padding, pool): one channel (transposed im2col) and several.
+CONV_POOL_CASES = [((2, 9, 7, 1), (2, 2), (1, 1), "valid", (2, 3)), ((3, 8, 8, 3), (3, 3), (1, 1), "same", (2, 2)),
+                   ((2, 11, 9, 2), (3, 1), (2, 2), "same", (3, 1)), ((1, 6, 6, 4), (1, 1), (1, 1), "valid", (3, 3))]
+
+
+@pytest.mark.parametrize("case", CONV_POOL_CASES)
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
+    x_shape, kernel_hw, strides, padding, pool = case
+    rng = seeded_rng("conv pool", case, relu, use_bias)
+    x = rng.standard_normal(x_shape)
+    kernel = rng.standard_normal((*kernel_hw, x_shape[3], 5))
+    bias = rng.standard_normal(5) if use_bias else None
+    assert conv_pool.applies(x_shape, kernel.shape, strides, padding, pool)
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax=True)
+    z = reference.conv2d_reference(x, kernel, bias, strides, padding)
+    a = np.maximum(z, 0) if relu else z
+    np.testing.assert_allclose(y, reference.pool2d_reference(a, pool, pool, "valid", "max"), atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    da = reference.pool2d_backward_reference(a, pool, pool, "valid", "max", dy)
+    dz = da * (z > 0) if relu else da
+    expected = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dz)
+    got = conv_pool.conv2d_maxpool_backward(dy, cache)
+    for g, e in zip(got, expected):
+        if e is None:
+            assert g is None
+        else:
+            np.testing.assert_allclose(g, e, atol=1e-12)
+    dx, dk, _ = conv_pool.conv2d_maxpool_backward(dy, cache, compute_dx=False)
+    assert dx is None
+    np.testing.assert_allclose(dk, expected[1], atol=1e-12)
+
+
+def test_conv2d_maxpool_applies_only_where_the_windows_tile_and_im2col_would_run(monkeypatch):
+    import tichchap.ops.conv as conv_module
+
+    assert conv_pool.applies((128, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # LeNet's conv1
+    assert not conv_pool.applies((128, 27, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # 23 rows: a remainder
+    assert not conv_pool.applies((128, 12, 12, 32), (5, 5, 32, 64), (1, 1), "valid", (2, 2))  # Winograd's
+    assert not conv_pool.applies((128, 112, 112, 8), (3, 3, 8, 8), (1, 1), "same", (2, 2))  # 460 MB of im2col
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    assert not conv_pool.applies((1, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))
+
+
+def test_conv2d_maxpool_backward_needs_the_argmax():
+    x, kernel = np.ones((1, 4, 4, 2)), np.ones((1, 1, 2, 3))
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, None, 1, "valid", (2, 2), True, keep_argmax=False)
+    with pytest.raises(RuntimeError, match="keep_argmax"):
+        conv_pool.conv2d_maxpool_backward(np.ones_like(y), cache)
 
 
 # ------------------------------------------------------------------ Winograd

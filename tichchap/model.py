@@ -78,6 +78,8 @@ class Model(Trainer):
             self._last_use[t.id] = len(self._tensors)
         self._position = position
         self._moved_relus = None
+        self._pooled_convolutions = None
+        self._fused_pools = {}
         self._graph_ready = True
         self._on_graph_changed()
 
@@ -180,12 +182,21 @@ class Model(Trainer):
         values = {t.id: x for t, x in zip(self.inputs, xs)}
         input_ids = set(values)
         moved_relus = self._relus_moved_into_readers() if not keep_cache and not training else ()
+        pooled_convolutions = self._convolutions_read_by_a_pooling()
+        self._fused_pools = {}  # pooling tensor id -> convolution tensor, computed as one step
         for i, t in enumerate(self._tensors):
             if t.id in input_ids:
                 continue
             args = [values[src.id] for src in t.inputs]
             layer = t.layer
-            if t.id in moved_relus:  # its one reader takes the ReLU in its own pass
+            if t.id in values:  # a pooling, computed with the convolution it reads
+                pass
+            elif t.id in pooled_convolutions and (pooled := layer.forward_pooled(
+                    args[0], pooled_convolutions[t.id].layer, keep_argmax=keep_cache)) is not None:
+                values[t.id] = None  # never read: its one reader's output is already computed
+                values[pooled_convolutions[t.id].id] = pooled
+                self._fused_pools[pooled_convolutions[t.id].id] = t
+            elif t.id in moved_relus:  # its one reader takes the ReLU in its own pass
                 values[t.id] = args[0]
             elif moved_relus and t.inputs[0].id in moved_relus:
                 values[t.id] = layer.forward_after_relu(args[0])
@@ -217,6 +228,22 @@ class Model(Trainer):
                 and t.id not in outputs and len(readers.get(t.id, ())) == 1
                 and readers[t.id][0].layer.forward_after_relu is not None and len(readers[t.id][0].inputs) == 1)
         return self._moved_relus
+
+    def _convolutions_read_by_a_pooling(self):
+        """{Conv2D tensor id: MaxPooling2D tensor} for each Conv2D (ReLU or no activation), not a
+        model output, read by one layer only, a MaxPooling2D: the convolution may compute the
+        pooling too (``Conv2D.forward_pooled``; it declines where that does not apply)."""
+        if self._pooled_convolutions is None:
+            readers = {}
+            for t in self._tensors:
+                for src in t.inputs:
+                    readers.setdefault(src.id, []).append(t)
+            outputs = {t.id for t in self.outputs}
+            self._pooled_convolutions = {
+                t.id: readers[t.id][0] for t in self._tensors
+                if type(t.layer) is layers_module.Conv2D and t.id not in outputs and len(readers.get(t.id, ())) == 1
+                and type(readers[t.id][0].layer) is layers_module.MaxPooling2D}
+        return self._pooled_convolutions
 
     def _free_after(self, t, i, values, xs):
         """Whether tensor ``t``'s single input array is read by no one after step ``i``: not a
@@ -251,9 +278,15 @@ class Model(Trainer):
                 continue
             if g is None:
                 continue
+            pooled = t.id in self._fused_pools
+            if pooled:  # a pooling computed with its convolution: back through both at once
+                t = self._fused_pools[t.id]
             layer = t.layer
             layer._need_input_grad = input_grads or any(src.id not in input_ids for src in t.inputs)
-            dx = layer.backward_logits(g) if t.id == fused_id else layer.backward(g)
+            if pooled:
+                dx = layer.backward_pooled(g)
+            else:
+                dx = layer.backward_logits(g) if t.id == fused_id else layer.backward(g)
             if dx is None:
                 continue
             for src, d in zip(t.inputs, dx if layer.n_inputs != 1 else [dx]):

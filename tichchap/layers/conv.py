@@ -8,6 +8,7 @@ import numpy as np
 from .. import activations, initializers
 from ..errors import ConfigError, ShapeError, describe
 from ..ops import conv as conv_ops
+from ..ops import conv_pool
 from ..ops.padding import conv_output_size
 from .base import ActivationMixin, Layer, as_pair, check_padding, check_rank
 
@@ -83,10 +84,32 @@ class Conv2D(_ConvBase):
 
     def backward_linear(self, dZ):
         dX, dW, db = conv_ops.conv2d_backward(dZ, self._cache, compute_dx=self._need_input_grad)
+        return self._keep_grads(dX, dW, db)
+
+    def _keep_grads(self, dX, dW, db):
         self.grads = {"kernel": dW}
         if self.use_bias:
             self.grads["bias"] = db
         return dX
+
+    def forward_pooled(self, x, pooling, keep_argmax):
+        """This layer, its ReLU (or no activation) and ``pooling``, a MaxPooling2D layer reading
+        only this layer's output, in one step (ops/conv_pool.py): the pooling's output, or None
+        where the pooling's windows do not tile this layer's output (or the step would not be
+        faster). Pair with :meth:`backward_pooled`."""
+        kernel_shape = self.kernel.shape
+        if (self.activation.name not in ("relu", "linear") or pooling.strides != pooling.pool_size
+                or pooling.padding != "valid"
+                or not conv_pool.applies(x.shape, kernel_shape, self.strides, self.padding, pooling.pool_size)):
+            return None
+        y, self._cache = conv_pool.conv2d_maxpool_forward(
+            x, self.kernel, self.bias if self.use_bias else None, self.strides, self.padding, pooling.pool_size,
+            relu=self.activation.name == "relu", keep_argmax=keep_argmax)
+        return y
+
+    def backward_pooled(self, dy):
+        """Backward of :meth:`forward_pooled` from the pooling's output gradient ``dy``."""
+        return self._keep_grads(*conv_pool.conv2d_maxpool_backward(dy, self._cache, compute_dx=self._need_input_grad))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -274,8 +274,8 @@ WINOGRAD_MIN_C_IN = 32
 WINOGRAD_MIN_C_OUT = 64
 
 
-def _winograd_applies(kernel, strides):
-    kh, kw, c_in, c_out = kernel.shape
+def _winograd_applies(kernel_shape, strides):
+    kh, kw, c_in, c_out = kernel_shape
     return (winograd.enabled() and strides == (1, 1) and kh == kw and kh in winograd.KERNEL_SIZES
             and c_in >= WINOGRAD_MIN_C_IN and c_out >= WINOGRAD_MIN_C_OUT)
 
@@ -309,7 +309,7 @@ def conv2d_forward(x, kernel, bias, strides, padding):
         "pads": pads,
         "strides": (sh, sw),
     }
-    if _winograd_applies(kernel, (sh, sw)):
+    if _winograd_applies(kernel.shape, (sh, sw)):
         return _conv2d_winograd_forward(x, kernel, bias, (ho, wo), cache), cache
     per_image_bytes = ho * wo * kh * kw * c_in * x.itemsize
     if c_in == 1 and n * per_image_bytes <= KEEP_COLS_BYTES:
