@@ -361,9 +361,9 @@ def test_filling_padded_rows_with_relu_pads_the_rectified_input():
 
 
 def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monkeypatch):
-    """LeNet's pattern: Conv2D(relu) -> MaxPooling2D(2) runs as one step (ops/conv_pool.py), in
-    training and inference; not where the convolution's output is a model output or has another
-    reader, the activation is not ReLU, or the pooling's windows overlap."""
+    """LeNet's pattern: Conv2D(relu) -> MaxPooling2D runs as one step (ops/conv_pool.py), in
+    training and inference, overlapping windows included; not where the convolution's output is a
+    model output or has another reader, or the activation is not ReLU."""
     tichchap.config.set_floatx("float64")
     try:
         inp = Input((12, 10, 2))
@@ -374,7 +374,7 @@ def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monke
         linear = layers.Conv2D(4, 1)(kept)  # no activation: fused; the pooling's windows tile it
         fused_too = layers.MaxPooling2D(1)(linear)
         read_twice = layers.Conv2D(2, 1, activation="relu")(fused_too)  # two readers: kept
-        overlapping = layers.MaxPooling2D(2, strides=1)(layers.Conv2D(2, 1, activation="relu")(read_twice))
+        overlapping = layers.MaxPooling2D(2, strides=1)(layers.Conv2D(2, 1, activation="relu")(read_twice))  # fused
         out = layers.Concatenate()([layers.Flatten()(read_twice), layers.Flatten()(overlapping)])
         model = Model(inp, layers.Dense(3, activation="softmax")(out))
         side = Model(inp, [fused, pooled])  # the convolution's output is a model output: kept
@@ -399,7 +399,8 @@ def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monke
         return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
 
     prediction, grads = run(fuse=True)
-    assert sorted(t.layer.name for t in model._fused_pools.values()) == sorted([fused.layer.name, linear.layer.name])
+    assert sorted(t.layer.name for t in model._fused_pools.values()) == \
+        sorted([fused.layer.name, linear.layer.name, overlapping.inputs[0].layer.name])
     expected_prediction, expected_grads = run(fuse=False)
     assert model._fused_pools == {}
     np.testing.assert_allclose(prediction, expected_prediction, rtol=1e-12)

@@ -195,27 +195,36 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
 
 # ------------------------------------------------------------------ Conv2D + ReLU + MaxPooling2D in one step
 
-# (x shape, kernel hw, strides, padding, pool): one channel (transposed im2col) and several.
-CONV_POOL_CASES = [((2, 9, 7, 1), (2, 2), (1, 1), "valid", (2, 3)), ((3, 8, 8, 3), (3, 3), (1, 1), "same", (2, 2)),
-                   ((2, 11, 9, 2), (3, 1), (2, 2), "same", (3, 1)), ((1, 6, 6, 4), (1, 1), (1, 1), "valid", (3, 3))]
+# (x shape, kernel hw, conv strides, conv padding, (pool, pool strides, pool padding), window-major?)
+CONV_POOL_CASES = [
+    ((2, 9, 7, 1), (2, 2), (1, 1), "valid", ((2, 3), (2, 3), "valid"), True),  # one channel: im2col transposed
+    ((3, 8, 8, 3), (3, 3), (1, 1), "same", ((2, 2), (2, 2), "valid"), True),
+    ((2, 11, 9, 2), (3, 1), (2, 2), "same", ((3, 1), (3, 1), "valid"), True),
+    ((1, 6, 6, 4), (1, 1), (1, 1), "valid", ((3, 3), (3, 3), "valid"), True),
+    ((2, 9, 8, 2), (2, 2), (1, 1), "valid", ((2, 2), (2, 2), "valid"), False),  # 8 rows: one left over
+    ((2, 8, 7, 3), (3, 2), (1, 1), "same", ((3, 2), (1, 2), "same"), False),  # overlapping, -inf padded
+]
 
 
 @pytest.mark.parametrize("case", CONV_POOL_CASES)
 @pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
-    x_shape, kernel_hw, strides, padding, pool = case
+    x_shape, kernel_hw, strides, padding, pooling, window_major = case
+    pool, pool_strides, pool_padding = pooling
     rng = seeded_rng("conv pool", case, relu, use_bias)
     x = rng.standard_normal(x_shape)
     kernel = rng.standard_normal((*kernel_hw, x_shape[3], 5))
     bias = rng.standard_normal(5) if use_bias else None
-    assert conv_pool.applies(x_shape, kernel.shape, strides, padding, pool)
-    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax=True)
+    assert conv_pool.window_major_applies(x_shape, kernel.shape, strides, padding, pool) == window_major or \
+        pool_strides != pool
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, keep_argmax=True)
+    assert ("conv" not in cache) == window_major
     z = reference.conv2d_reference(x, kernel, bias, strides, padding)
     a = np.maximum(z, 0) if relu else z
-    np.testing.assert_allclose(y, reference.pool2d_reference(a, pool, pool, "valid", "max"), atol=1e-12)
+    np.testing.assert_allclose(y, reference.pool2d_reference(a, pool, pool_strides, pool_padding, "max"), atol=1e-12)
     dy = rng.standard_normal(y.shape)
-    da = reference.pool2d_backward_reference(a, pool, pool, "valid", "max", dy)
+    da = reference.pool2d_backward_reference(a, pool, pool_strides, pool_padding, "max", dy)
     dz = da * (z > 0) if relu else da
     expected = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dz)
     got = conv_pool.conv2d_maxpool_backward(dy, cache)
@@ -229,20 +238,22 @@ def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
     np.testing.assert_allclose(dk, expected[1], atol=1e-12)
 
 
-def test_conv2d_maxpool_applies_only_where_the_windows_tile_and_im2col_would_run(monkeypatch):
+def test_conv2d_maxpool_orders_rows_by_window_only_where_the_windows_tile_and_im2col_would_run(monkeypatch):
     import tichchap.ops.conv as conv_module
 
-    assert conv_pool.applies((128, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # LeNet's conv1
-    assert not conv_pool.applies((128, 27, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # 23 rows: a remainder
-    assert not conv_pool.applies((128, 12, 12, 32), (5, 5, 32, 64), (1, 1), "valid", (2, 2))  # Winograd's
-    assert not conv_pool.applies((128, 112, 112, 8), (3, 3, 8, 8), (1, 1), "same", (2, 2))  # 460 MB of im2col
+    applies = conv_pool.window_major_applies
+    assert applies((128, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # LeNet's conv1
+    assert not applies((128, 27, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # 23 rows: one left over
+    assert not applies((128, 12, 12, 32), (5, 5, 32, 64), (1, 1), "valid", (2, 2))  # Winograd's
+    assert not applies((128, 112, 112, 8), (3, 3, 8, 8), (1, 1), "same", (2, 2))  # 460 MB of im2col
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
-    assert not conv_pool.applies((1, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))
+    assert not applies((1, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))
 
 
-def test_conv2d_maxpool_backward_needs_the_argmax():
+@pytest.mark.parametrize("pooling", [((2, 2), (2, 2), "valid"), ((3, 3), (1, 1), "same")])
+def test_conv2d_maxpool_backward_needs_the_argmax(pooling):
     x, kernel = np.ones((1, 4, 4, 2)), np.ones((1, 1, 2, 3))
-    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, None, 1, "valid", (2, 2), True, keep_argmax=False)
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, None, 1, "valid", pooling, True, keep_argmax=False)
     with pytest.raises(RuntimeError, match="keep_argmax"):
         conv_pool.conv2d_maxpool_backward(np.ones_like(y), cache)
 

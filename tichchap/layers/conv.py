@@ -95,16 +95,13 @@ class Conv2D(_ConvBase):
     def forward_pooled(self, x, pooling, keep_argmax):
         """This layer, its ReLU (or no activation) and ``pooling``, a MaxPooling2D layer reading
         only this layer's output, in one step (ops/conv_pool.py): the pooling's output, or None
-        where the pooling's windows do not tile this layer's output (or the step would not be
-        faster). Pair with :meth:`backward_pooled`."""
-        kernel_shape = self.kernel.shape
-        if (self.activation.name not in ("relu", "linear") or pooling.strides != pooling.pool_size
-                or pooling.padding != "valid"
-                or not conv_pool.applies(x.shape, kernel_shape, self.strides, self.padding, pooling.pool_size)):
+        for other activations. Pair with :meth:`backward_pooled`."""
+        if self.activation.name not in ("relu", "linear"):
             return None
         y, self._cache = conv_pool.conv2d_maxpool_forward(
-            x, self.kernel, self.bias if self.use_bias else None, self.strides, self.padding, pooling.pool_size,
-            relu=self.activation.name == "relu", keep_argmax=keep_argmax)
+            x, self.kernel, self.bias if self.use_bias else None, self.strides, self.padding,
+            (pooling.pool_size, pooling.strides, pooling.padding), relu=self.activation.name == "relu",
+            keep_argmax=keep_argmax)
         return y
 
     def backward_pooled(self, dy):

@@ -1,5 +1,11 @@
-"""Conv2D, its ReLU, and the MaxPooling2D that reads it, as one step: for pooling windows that tile
-the convolution's output (stride == pool size, "valid", no remainder).
+"""Conv2D, its ReLU, and the MaxPooling2D that reads it, as one step.
+
+Max and ReLU commute, max(relu(a), relu(b)) == relu(max(a, b)), and the first maximum of the
+ReLU'd window is the first maximum of the window wherever the gradient is not zero. So the ReLU
+can run after the pooling, on the pooled values only (a quarter of them for 2x2 windows), and its
+derivative mask too. Every Conv2D -> MaxPooling2D pair gets that; where the pooling's windows tile
+the convolution's output (stride == pool size, "valid", no remainder), the im2col matrix is kept,
+and Winograd's path would not be taken, the pooling also folds into the product's row order:
 
 The im2col matrix's rows can come in any order: the forward product computes each row's output
 independently, and the weight gradient ``cols.T @ dZ`` sums over rows. Here they are ordered by
@@ -9,12 +15,10 @@ ph*pw candidates of every pooled output as ph*pw contiguous blocks::
     Z = cols @ W  ->  (ph*pw, N*Hq*Wq, C_out);   y = max over the first axis  ->  (N, Hq, Wq, C_out)
 
 The maximum of contiguous blocks is a plain elementwise step (no strided windows), and the
-convolution's full-size output is never laid out as an image. The ReLU runs after the pooling,
-on a quarter of the values: max and ReLU commute, max(relu(a), relu(b)) == relu(max(a, b)), and
-the first maximum of the ReLU'd window is the first maximum of the window wherever the gradient
-is not zero. So the result is the three layers' result; only float rounding can differ, because
-OpenBLAS' sums for a row depend on the matrix it sits in (measured: up to 2e-6 on LeNet's conv1
-outputs) and the weight gradient adds its rows in another order.
+convolution's full-size output is never laid out as an image. The result is the three layers'
+result; only float rounding can differ, because OpenBLAS' sums for a row depend on the matrix it
+sits in (measured: up to 2e-6 on LeNet's conv1 outputs) and the weight gradient adds its rows in
+another order.
 
 In LeNet's training step (conv1, its ReLU and pool1: 1 input channel, 24x24x32 before pooling)
 this took the three layers from 5.0 ms forward and 6.6 ms backward to 3.5 and 2.2 ms.
@@ -28,16 +32,17 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import conv, parallel
-from .conv import _geometry, _input_gradient, _winograd_applies
+from .conv import _geometry, _input_gradient, _pair, _winograd_applies
+from .conv import conv2d_backward, conv2d_forward
 from .padding import conv_output_size, pad2d
-from .pool import _index_dtype, _running_argmax, _split_by_index
+from .pool import _index_dtype, _running_argmax, _split_by_index, pool2d_backward, pool2d_forward
 
 
-def applies(x_shape, kernel_shape, strides, padding, pool):
-    """Whether :func:`conv2d_maxpool_forward` takes a convolution of an ``x_shape`` input whose
-    output a ``pool``-sized max pooling (stride == pool, "valid") reads: the windows tile the
-    output exactly, the im2col matrix is small enough to keep (conv.KEEP_COLS_BYTES), and the
-    convolution would not take Winograd's faster path."""
+def window_major_applies(x_shape, kernel_shape, strides, padding, pool):
+    """Whether :func:`conv2d_maxpool_forward` orders im2col's rows by window position for a
+    convolution of an ``x_shape`` input whose output a ``pool``-sized max pooling (stride == pool,
+    "valid") reads: the windows tile the output exactly, the im2col matrix is small enough to keep
+    (conv.KEEP_COLS_BYTES), and the convolution would not take Winograd's faster path."""
     kh, kw, c_in, _ = kernel_shape
     ho, wo = (conv_output_size(size, k, s, padding) for size, k, s in zip(x_shape[1:3], (kh, kw), strides))
     rows = x_shape[0] * ho * wo
@@ -58,9 +63,23 @@ def _window_major_view(xp, kernel_hw, strides, pool, pooled_hw, transposed):
     return as_strided(xp, shape, steps, writeable=False)
 
 
-def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax):
-    """``maxpool(relu(conv2d(x)))`` (``relu=False``: no ReLU). Returns ``(y, cache)``, ``y``
-    (N, Ho/ph, Wo/pw, C_out). Check :func:`applies` first."""
+def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, keep_argmax):
+    """``maxpool(relu(conv2d(x)))`` (``relu=False``: no ReLU); ``pooling`` is the max pooling's
+    ``(pool_size, strides, padding)``. Returns ``(y, cache)``; ``keep_argmax=False`` (inference)
+    keeps nothing a backward pass needs."""
+    pool, pool_strides, pool_padding = (_pair(pooling[0], "pool_size"), _pair(pooling[1], "strides"), pooling[2])
+    strides = _pair(strides, "strides")
+    if pool_strides == pool and pool_padding == "valid" and window_major_applies(x.shape, kernel.shape, strides,
+                                                                                 padding, pool):
+        return _window_major_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax)
+    z, conv_cache = conv2d_forward(x, kernel, bias, strides, padding)
+    y, pool_cache = pool2d_forward(z, pool, pool_strides, pool_padding, "max", keep_argmax=keep_argmax)
+    if relu:
+        parallel.ufunc(np.maximum, y, y.dtype.type(0), out=y)
+    return y, {"conv": conv_cache, "pool": pool_cache, "relu": relu, "y": y, "argmax": keep_argmax or None}
+
+
+def _window_major_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax):
     (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
     kh, kw, c_in, c_out = kernel.shape
     ph, pw = pool
@@ -101,6 +120,10 @@ def conv2d_maxpool_backward(dy, cache, compute_dx=True):
     """``(dx, dkernel, dbias)`` of :func:`conv2d_maxpool_forward` for the upstream ``dy``."""
     if cache["argmax"] is None:
         raise RuntimeError("conv2d_maxpool_backward: the forward pass kept no argmax (keep_argmax=False)")
+    if "conv" in cache:  # the three steps, the ReLU's mask taken on the pooled values
+        if cache["relu"]:
+            dy = parallel.ufunc(np.multiply, dy, cache["y"] > 0, out=np.empty_like(dy))
+        return conv2d_backward(pool2d_backward(dy, cache["pool"]), cache["conv"], compute_dx)
     kernel, argmax, y = cache["kernel"], cache["argmax"], cache["y"]
     kh, kw, c_in, c_out = kernel.shape
     ph, pw = cache["pool"]
