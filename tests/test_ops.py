@@ -195,14 +195,17 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
 
 # ------------------------------------------------------------------ Conv2D + ReLU + MaxPooling2D in one step
 
-# (x shape, kernel hw, conv strides, conv padding, (pool, pool strides, pool padding), window-major?)
+# (x shape, kernel hw, conv strides, conv padding, (pool, pool strides, pool padding), method)
 CONV_POOL_CASES = [
-    ((2, 9, 7, 1), (2, 2), (1, 1), "valid", ((2, 3), (2, 3), "valid"), True),  # one channel: im2col transposed
-    ((3, 8, 8, 3), (3, 3), (1, 1), "same", ((2, 2), (2, 2), "valid"), True),
-    ((2, 11, 9, 2), (3, 1), (2, 2), "same", ((3, 1), (3, 1), "valid"), True),
-    ((1, 6, 6, 4), (1, 1), (1, 1), "valid", ((3, 3), (3, 3), "valid"), True),
-    ((2, 9, 8, 2), (2, 2), (1, 1), "valid", ((2, 2), (2, 2), "valid"), False),  # 8 rows: one left over
-    ((2, 8, 7, 3), (3, 2), (1, 1), "same", ((3, 2), (1, 2), "same"), False),  # overlapping, -inf padded
+    ((3, 8, 8, 3), (3, 3), (1, 1), "same", ((2, 2), (2, 2), "valid"), "combined"),
+    ((2, 9, 8, 2), (3, 3), (1, 1), "valid", ((2, 2), (2, 2), "valid"), "combined"),  # a row left over
+    ((2, 10, 9, 1), (5, 5), (1, 1), "valid", ((2, 2), (2, 2), "valid"), "combined"),  # one channel, a column over
+    ((2, 13, 12, 2), (5, 5), (2, 2), "same", ((2, 2), (2, 2), "valid"), "combined"),  # a 7x7 combined kernel
+    ((2, 9, 7, 1), (2, 2), (1, 1), "valid", ((2, 3), (2, 3), "valid"), "window_major"),  # im2col transposed
+    ((2, 11, 9, 2), (3, 1), (2, 2), "same", ((3, 1), (3, 1), "valid"), "window_major"),
+    ((1, 6, 6, 4), (1, 1), (1, 1), "valid", ((3, 3), (3, 3), "valid"), "window_major"),
+    ((2, 9, 8, 2), (2, 2), (1, 1), "valid", ((2, 2), (2, 2), "valid"), "layers"),  # 2x2: a remainder, growth 2.25
+    ((2, 8, 7, 3), (3, 2), (1, 1), "same", ((3, 2), (1, 2), "same"), "layers"),  # overlapping, -inf padded
 ]
 
 
@@ -210,21 +213,18 @@ CONV_POOL_CASES = [
 @pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
-    x_shape, kernel_hw, strides, padding, pooling, window_major = case
-    pool, pool_strides, pool_padding = pooling
+    x_shape, kernel_hw, strides, padding, pooling, how = case
     rng = seeded_rng("conv pool", case, relu, use_bias)
     x = rng.standard_normal(x_shape)
     kernel = rng.standard_normal((*kernel_hw, x_shape[3], 5))
     bias = rng.standard_normal(5) if use_bias else None
-    assert conv_pool.window_major_applies(x_shape, kernel.shape, strides, padding, pool) == window_major or \
-        pool_strides != pool
     y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, keep_argmax=True)
-    assert ("conv" not in cache) == window_major
+    assert cache["method"] == how
     z = reference.conv2d_reference(x, kernel, bias, strides, padding)
     a = np.maximum(z, 0) if relu else z
-    np.testing.assert_allclose(y, reference.pool2d_reference(a, pool, pool_strides, pool_padding, "max"), atol=1e-12)
+    np.testing.assert_allclose(y, reference.pool2d_reference(a, *pooling, "max"), atol=1e-12)
     dy = rng.standard_normal(y.shape)
-    da = reference.pool2d_backward_reference(a, pool, pool_strides, pool_padding, "max", dy)
+    da = reference.pool2d_backward_reference(a, *pooling, "max", dy)
     dz = da * (z > 0) if relu else da
     expected = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dz)
     got = conv_pool.conv2d_maxpool_backward(dy, cache)
@@ -238,16 +238,19 @@ def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
     np.testing.assert_allclose(dk, expected[1], atol=1e-12)
 
 
-def test_conv2d_maxpool_orders_rows_by_window_only_where_the_windows_tile_and_im2col_would_run(monkeypatch):
+def test_conv2d_maxpool_method_by_shape(monkeypatch):
     import tichchap.ops.conv as conv_module
 
-    applies = conv_pool.window_major_applies
-    assert applies((128, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # LeNet's conv1
-    assert not applies((128, 27, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))  # 23 rows: one left over
-    assert not applies((128, 12, 12, 32), (5, 5, 32, 64), (1, 1), "valid", (2, 2))  # Winograd's
-    assert not applies((128, 112, 112, 8), (3, 3, 8, 8), (1, 1), "same", (2, 2))  # 460 MB of im2col
+    two = ((2, 2), (2, 2), "valid")
+    assert conv_pool.method((128, 28, 28, 1), (5, 5, 1, 32), 1, "valid", two) == "combined"  # LeNet's conv1
+    assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 8), 1, "same", two) == "combined"  # food_net's
+    assert conv_pool.method((128, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "layers"  # Winograd's
+    assert conv_pool.method((128, 28, 28, 6), (3, 3, 6, 8), 2, "same", two) == "window_major"  # combined 5x5: 2.8x
+    assert conv_pool.method((128, 28, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "window_major"  # small_cnn's conv1
+    assert conv_pool.method((128, 27, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "layers"  # a row left over
+    assert conv_pool.method((128, 28, 28, 1), (1, 1, 1, 6), 1, "valid", ((2, 2), 1, "valid")) == "layers"
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
-    assert not applies((1, 28, 28, 1), (5, 5, 1, 32), (1, 1), "valid", (2, 2))
+    assert conv_pool.method((1, 28, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "layers"
 
 
 @pytest.mark.parametrize("pooling", [((2, 2), (2, 2), "valid"), ((3, 3), (1, 1), "same")])

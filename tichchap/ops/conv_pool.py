@@ -2,52 +2,153 @@
 
 Max and ReLU commute, max(relu(a), relu(b)) == relu(max(a, b)), and the first maximum of the
 ReLU'd window is the first maximum of the window wherever the gradient is not zero. So the ReLU
-can run after the pooling, on the pooled values only (a quarter of them for 2x2 windows), and its
-derivative mask too. Every Conv2D -> MaxPooling2D pair gets that; where the pooling's windows tile
-the convolution's output (stride == pool size, "valid", no remainder), the im2col matrix is kept,
-and Winograd's path would not be taken, the pooling also folds into the product's row order:
+runs after the pooling, on the pooled values only (a quarter of them for 2x2 windows), and so
+does its derivative mask. Where the pooling's windows do not overlap (stride == pool size,
+"valid"), the pooling also folds into the convolution's product, one of two ways:
 
-The im2col matrix's rows can come in any order: the forward product computes each row's output
-independently, and the weight gradient ``cols.T @ dZ`` sums over rows. Here they are ordered by
-the position inside the pooling window first, ``(pi, pj, n, yq, xq)``, so the product gives the
-ph*pw candidates of every pooled output as ph*pw contiguous blocks::
+**Combined kernel.** A pooling window's ph x pw outputs read input windows that overlap: together
+they read one (kh + sh*(ph-1)) x (kw + sw*(pw-1)) window. So the pair is ONE convolution with
+that larger kernel, stride (sh*ph, sw*pw) and ph*pw*C_out output channels (the kernel copied to
+each window position, zeros around it), followed by a max over groups of C_out channels::
 
-    Z = cols @ W  ->  (ph*pw, N*Hq*Wq, C_out);   y = max over the first axis  ->  (N, Hq, Wq, C_out)
+    z = conv2d(x, combined kernel)  ->  (N, Hq, Wq, ph*pw*C_out);   y = max over the ph*pw groups
 
-The maximum of contiguous blocks is a plain elementwise step (no strided windows), and the
-convolution's full-size output is never laid out as an image. The result is the three layers'
-result; only float rounding can differ, because OpenBLAS' sums for a row depend on the matrix it
-sits in (measured: up to 2e-6 on LeNet's conv1 outputs) and the weight gradient adds its rows in
-another order.
+Its im2col matrix is a quarter of the rows with (KH*KW)/(kh*kw) times the columns: 36/100 of
+the plain one for 5x5 kernels, 16/36 for 3x3. It costs that growth in multiplications (1.44x,
+1.78x), so it is taken up to ``COMBINED_MAX_GROWTH``; the products are wider (ph*pw*C_out
+columns), which BLAS runs faster. The weight gradient sums the combined kernel's gradient over
+the window positions; the input gradient is the plain convolution's, from dZ laid out as an image.
 
-In LeNet's training step (conv1, its ReLU and pool1: 1 input channel, 24x24x32 before pooling)
-this took the three layers from 5.0 ms forward and 6.6 ms backward to 3.5 and 2.2 ms.
+**Window-major rows**, for 1x1 kernels (growth 4x): the im2col matrix's rows can come in any
+order, since each row's output is computed alone and ``cols.T @ dZ`` sums over rows. Ordered by
+the position inside the pooling window first, ``(pi, pj, n, yq, xq)``, the product gives the
+ph*pw candidates of every pooled output as contiguous blocks: ``(ph*pw, N*Hq*Wq, C_out)``.
 
-Backward routes dY to the window's first maximum (zero where the ReLU cut it), block by block,
-then ``dW = cols.T @ dZ`` in the same row order. The input gradient needs dZ as an image: it is
-put back into NHWC order and handed to the convolution's own input gradient.
+Anything else (overlapping or padded pooling windows, a layer Winograd's path takes) runs the
+convolution and the pooling as they are, with the ReLU moved.
+
+Measured, forward / backward ms, against the layers run one by one (one-off A/B timings):
+LeNet's conv1 + pool1 5.0 / 6.6 -> 3.5 / 2.2 with window-major rows, and combined 1.1x faster
+than window-major forward (equal backward); small_cnn's conv2 1.41 -> 0.97 forward (combined
+against window-major); food_net's 112x112 8 -> 8 layer 24.4 / 48.9 -> 20.0 / 45.5 (combined
+against the layers one by one, 32 images).
+
+The result is the three layers' result up to float rounding: OpenBLAS' sums for a row depend on
+the matrix the row sits in (up to 2e-6 on LeNet's conv1 outputs), and the gradients add the same
+products in another order.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import conv, parallel
-from .conv import _geometry, _input_gradient, _pair, _winograd_applies
-from .conv import conv2d_backward, conv2d_forward
+from .conv import _geometry, _input_gradient, _pair, _winograd_applies, conv2d_backward, conv2d_forward
 from .padding import conv_output_size, pad2d
 from .pool import _index_dtype, _running_argmax, _split_by_index, pool2d_backward, pool2d_forward
 
+# The combined kernel is taken while it has at most this many times the original's taps: 5x5 and
+# 3x3 kernels under 2x2 pooling (1.44x, 1.78x) were faster, 1x1 (4x) 2.2x slower than window-major.
+COMBINED_MAX_GROWTH = 2
 
-def window_major_applies(x_shape, kernel_shape, strides, padding, pool):
-    """Whether :func:`conv2d_maxpool_forward` orders im2col's rows by window position for a
-    convolution of an ``x_shape`` input whose output a ``pool``-sized max pooling (stride == pool,
-    "valid") reads: the windows tile the output exactly, the im2col matrix is small enough to keep
-    (conv.KEEP_COLS_BYTES), and the convolution would not take Winograd's faster path."""
-    kh, kw, c_in, _ = kernel_shape
-    ho, wo = (conv_output_size(size, k, s, padding) for size, k, s in zip(x_shape[1:3], (kh, kw), strides))
-    rows = x_shape[0] * ho * wo
-    return (ho % pool[0] == 0 and wo % pool[1] == 0 and rows * (kh * kw * c_in + 1) * 4 <= conv.KEEP_COLS_BYTES
-            and not _winograd_applies(kernel_shape, tuple(strides)))
+
+def method(x_shape, kernel_shape, strides, padding, pooling):
+    """How :func:`conv2d_maxpool_forward` computes a convolution of an ``x_shape`` input with
+    ``kernel_shape`` (kh, kw, C_in, C_out), read by a max pooling ``(pool_size, strides, padding)``:
+    "combined", "window_major" or "layers" (one after the other, the ReLU moved)."""
+    (kh, kw, c_in, _), (sh, sw) = kernel_shape, _pair(strides, "strides")
+    pool, pool_strides, pool_padding = _pair(pooling[0], "pool_size"), _pair(pooling[1], "strides"), pooling[2]
+    (ph, pw) = pool
+    if pool_strides != pool or pool_padding != "valid" or _winograd_applies(kernel_shape, (sh, sw)):
+        return "layers"
+    if (kh + sh * (ph - 1)) * (kw + sw * (pw - 1)) <= COMBINED_MAX_GROWTH * kh * kw:
+        return "combined"
+    ho, wo = (conv_output_size(size, k, s, padding) for size, k, s in zip(x_shape[1:3], (kh, kw), (sh, sw)))
+    if ho % ph == 0 and wo % pw == 0 and x_shape[0] * ho * wo * (kh * kw * c_in + 1) * 4 <= conv.KEEP_COLS_BYTES:
+        return "window_major"
+    return "layers"
+
+
+def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, keep_argmax):
+    """``maxpool(relu(conv2d(x)))`` (``relu=False``: no ReLU); ``pooling`` is the max pooling's
+    ``(pool_size, strides, padding)``. Returns ``(y, cache)``; ``keep_argmax=False`` (inference)
+    keeps nothing a backward pass needs."""
+    how = method(x.shape, kernel.shape, strides, padding, pooling)
+    if how == "layers":
+        z, conv_cache = conv2d_forward(x, kernel, bias, strides, padding)
+        y, pool_cache = pool2d_forward(z, pooling[0], pooling[1], pooling[2], "max", keep_argmax=keep_argmax)
+        if relu:
+            parallel.ufunc(np.maximum, y, y.dtype.type(0), out=y)
+        return y, {"method": how, "conv": conv_cache, "pool": pool_cache, "relu": relu, "y": y,
+                   "argmax": keep_argmax or None}
+    (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
+    pool = _pair(pooling[0], "pool_size")
+    cache = {"method": how, "kernel": kernel, "strides": (sh, sw), "pads": pads, "pool": pool, "relu": relu,
+             "x_shape": x.shape, "out_nhw": (x.shape[0], ho, wo)}
+    if how == "combined":
+        combined, combined_bias = _combined_kernel(kernel, bias, (sh, sw), pool)
+        z, cache["conv"] = conv2d_forward(pad2d(x, pads), combined, combined_bias, (sh * pool[0], sw * pool[1]), "valid")
+        candidates, group_axis = z.reshape(-1, pool[0] * pool[1], kernel.shape[3]), 1
+    else:
+        z = _window_major_product(x, kernel, bias, cache)
+        candidates, group_axis = z.reshape(pool[0] * pool[1], -1, kernel.shape[3]), 0
+    cache["y"], cache["argmax"] = _max_over_groups(candidates, group_axis, relu, keep_argmax)
+    n, hq, wq = x.shape[0], ho // pool[0], wo // pool[1]
+    return cache["y"].reshape(n, hq, wq, kernel.shape[3]), cache
+
+
+def conv2d_maxpool_backward(dy, cache, compute_dx=True):
+    """``(dx, dkernel, dbias)`` of :func:`conv2d_maxpool_forward` for the upstream ``dy``."""
+    if cache["argmax"] is None:
+        raise RuntimeError("conv2d_maxpool_backward: the forward pass kept no argmax (keep_argmax=False)")
+    if cache["method"] == "layers":
+        if cache["relu"]:
+            dy = parallel.ufunc(np.multiply, dy, cache["y"] > 0, out=np.empty_like(dy))
+        return conv2d_backward(pool2d_backward(dy, cache["pool"]), cache["conv"], compute_dx)
+    kernel, (ph, pw) = cache["kernel"], cache["pool"]
+    kh, kw, c_in, c_out = kernel.shape
+    n, ho, wo = cache["out_nhw"]
+    hq, wq = ho // ph, wo // pw
+    rows = n * hq * wq
+    if cache["method"] == "combined":
+        dz = _route_to_maxima(dy, cache, np.empty((rows, ph * pw, c_out), dtype=dy.dtype), 1)
+        _, d_combined, d_combined_bias = conv2d_backward(dz.reshape(n, hq, wq, -1), cache["conv"], compute_dx=False)
+        d_combined = d_combined.reshape(d_combined.shape[:3] + (ph, pw, c_out))
+        (sh, sw) = cache["strides"]
+        dkernel = np.zeros(kernel.shape, dtype=d_combined.dtype)
+        for pi in range(ph):
+            for pj in range(pw):
+                dkernel += d_combined[pi * sh : pi * sh + kh, pj * sw : pj * sw + kw, :, pi, pj]
+        dbias = None if d_combined_bias is None else d_combined_bias.reshape(ph * pw, c_out).sum(axis=0)
+        dz_image = dz.reshape(n, hq, wq, ph, pw, c_out).transpose(0, 1, 3, 2, 4, 5)
+    else:
+        dz = _route_to_maxima(dy, cache, np.empty((ph * pw, rows, c_out), dtype=dy.dtype), 0)
+        dweights = cache["cols_t"] @ dz.reshape(-1, c_out)
+        k = kh * kw * c_in
+        dkernel = dweights[:k].reshape(kernel.shape)
+        dbias = dweights[k] if cache["bias_in_cols"] else None
+        dz_image = dz.reshape(ph, pw, n, hq, wq, c_out).transpose(2, 3, 0, 4, 1, 5)
+    if not compute_dx:
+        return None, dkernel, dbias
+    # The plain convolution's input gradient, from dZ as an image (zero where the pooling left
+    # rows or columns over).
+    image = np.zeros if (hq * ph, wq * pw) != (ho, wo) else np.empty
+    dz2d = image((n, ho, wo, c_out), dtype=dz.dtype)
+    parallel.copy(dz2d[:, : hq * ph, : wq * pw].reshape(n, hq, ph, wq, pw, c_out), dz_image)
+    dx = np.empty(cache["x_shape"], dtype=dz.dtype)
+    return _input_gradient(dz2d.reshape(-1, c_out), kernel, (n, ho, wo), cache["strides"], cache["pads"], dx), \
+        dkernel, dbias
+
+
+def _combined_kernel(kernel, bias, strides, pool):
+    """The (kh + sh*(ph-1), kw + sw*(pw-1), C_in, ph*pw*C_out) kernel whose output channel group
+    (pi, pj) is ``kernel`` placed at (pi*sh, pj*sw), and the bias repeated for every group."""
+    (kh, kw, c_in, c_out), (sh, sw), (ph, pw) = kernel.shape, strides, pool
+    combined = np.zeros((kh + sh * (ph - 1), kw + sw * (pw - 1), c_in, ph, pw, c_out), dtype=kernel.dtype)
+    for pi in range(ph):
+        for pj in range(pw):
+            combined[pi * sh : pi * sh + kh, pj * sw : pj * sw + kw, :, pi, pj] = kernel
+    combined_bias = None if bias is None else np.tile(bias.astype(kernel.dtype, copy=False), ph * pw)
+    return combined.reshape(combined.shape[:3] + (ph * pw * c_out,)), combined_bias
 
 
 def _window_major_view(xp, kernel_hw, strides, pool, pooled_hw, transposed):
@@ -63,29 +164,14 @@ def _window_major_view(xp, kernel_hw, strides, pool, pooled_hw, transposed):
     return as_strided(xp, shape, steps, writeable=False)
 
 
-def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, keep_argmax):
-    """``maxpool(relu(conv2d(x)))`` (``relu=False``: no ReLU); ``pooling`` is the max pooling's
-    ``(pool_size, strides, padding)``. Returns ``(y, cache)``; ``keep_argmax=False`` (inference)
-    keeps nothing a backward pass needs."""
-    pool, pool_strides, pool_padding = (_pair(pooling[0], "pool_size"), _pair(pooling[1], "strides"), pooling[2])
-    strides = _pair(strides, "strides")
-    if pool_strides == pool and pool_padding == "valid" and window_major_applies(x.shape, kernel.shape, strides,
-                                                                                 padding, pool):
-        return _window_major_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax)
-    z, conv_cache = conv2d_forward(x, kernel, bias, strides, padding)
-    y, pool_cache = pool2d_forward(z, pool, pool_strides, pool_padding, "max", keep_argmax=keep_argmax)
-    if relu:
-        parallel.ufunc(np.maximum, y, y.dtype.type(0), out=y)
-    return y, {"conv": conv_cache, "pool": pool_cache, "relu": relu, "y": y, "argmax": keep_argmax or None}
-
-
-def _window_major_forward(x, kernel, bias, strides, padding, pool, relu, keep_argmax):
-    (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
+def _window_major_product(x, kernel, bias, cache):
+    """``cols @ W`` with im2col's rows in window-major order, (ph*pw*N*Hq*Wq, C_out); keeps the
+    (transposed) matrix in ``cache`` for the weight gradient."""
     kh, kw, c_in, c_out = kernel.shape
-    ph, pw = pool
-    n, hq, wq = x.shape[0], ho // ph, wo // pw
+    (ph, pw), (n, ho, wo) = cache["pool"], cache["out_nhw"]
     rows, k = n * ho * wo, kh * kw * c_in
-    windows = _window_major_view(pad2d(x, pads), (kh, kw), (sh, sw), pool, (hq, wq), transposed=c_in == 1)
+    windows = _window_major_view(pad2d(x, cache["pads"]), (kh, kw), cache["strides"], (ph, pw), (ho // ph, wo // pw),
+                                 transposed=c_in == 1)
     weights = kernel.reshape(k, c_out)
     ones = bias is not None  # the bias rides in the product as a column of ones (see ops/conv.py)
     if ones:
@@ -96,58 +182,43 @@ def _window_major_forward(x, kernel, bias, strides, padding, pool, relu, keep_ar
         cols_t[k:] = 1
         z = cols_t.T @ weights
     else:
-        cols_t = np.empty((rows, k + ones), dtype=x.dtype)
-        cols_t[:, k:] = 1
-        parallel.copy(cols_t[:, :k].reshape(windows.shape), windows)
-        z = cols_t @ weights
-        cols_t = cols_t.T  # a view: dW = cols.T @ dZ either way
-    candidates = z.reshape(ph * pw, n * hq * wq, c_out)
-    y = np.empty(candidates.shape[1:], dtype=z.dtype)
-    argmax = np.empty(y.shape, dtype=_index_dtype(ph * pw)) if keep_argmax else None
+        cols = np.empty((rows, k + ones), dtype=x.dtype)
+        cols[:, k:] = 1
+        parallel.copy(cols[:, :k].reshape(windows.shape), windows)
+        z = cols @ weights
+        cols_t = cols.T  # a view: dW = cols.T @ dZ either way
+    cache["cols_t"], cache["bias_in_cols"] = cols_t, ones
+    return z
+
+
+def _max_over_groups(candidates, group_axis, relu, keep_argmax):
+    """The maximum over the ``group_axis`` (0 or 1) of (groups, rows, C) or (rows, groups, C)
+    ``candidates``, the ReLU after it, and the index of each first maximum: ``(y, argmax)``."""
+    groups, rows = candidates.shape[group_axis], candidates.shape[1 - group_axis]
+    y = np.empty((rows, candidates.shape[2]), dtype=candidates.dtype)
+    argmax = np.empty(y.shape, dtype=_index_dtype(groups)) if keep_argmax else None
 
     def block(r0, r1):
-        _running_argmax(candidates[:, r0:r1], 0, ph * pw, y[r0:r1], None if argmax is None else argmax[r0:r1])
+        part = candidates[:, r0:r1] if group_axis == 0 else candidates[r0:r1]
+        _running_argmax(part, group_axis, groups, y[r0:r1], None if argmax is None else argmax[r0:r1])
         if relu:
             np.maximum(y[r0:r1], 0, out=y[r0:r1])
 
-    parallel.for_blocks(block, y.shape[0], z.nbytes)
-    cache = {"kernel": kernel, "cols_t": cols_t, "bias_in_cols": ones, "argmax": argmax, "relu": relu, "y": y,
-             "pool": (ph, pw), "x_shape": x.shape, "pads": pads, "strides": (sh, sw), "out_nhw": (n, ho, wo)}
-    return y.reshape(n, hq, wq, c_out), cache
+    parallel.for_blocks(block, rows, candidates.nbytes)
+    return y, argmax
 
 
-def conv2d_maxpool_backward(dy, cache, compute_dx=True):
-    """``(dx, dkernel, dbias)`` of :func:`conv2d_maxpool_forward` for the upstream ``dy``."""
-    if cache["argmax"] is None:
-        raise RuntimeError("conv2d_maxpool_backward: the forward pass kept no argmax (keep_argmax=False)")
-    if "conv" in cache:  # the three steps, the ReLU's mask taken on the pooled values
-        if cache["relu"]:
-            dy = parallel.ufunc(np.multiply, dy, cache["y"] > 0, out=np.empty_like(dy))
-        return conv2d_backward(pool2d_backward(dy, cache["pool"]), cache["conv"], compute_dx)
-    kernel, argmax, y = cache["kernel"], cache["argmax"], cache["y"]
-    kh, kw, c_in, c_out = kernel.shape
-    ph, pw = cache["pool"]
+def _route_to_maxima(dy, cache, dz, group_axis):
+    """Fill ``dz`` (laid out as the forward pass' candidates) with ``dy`` at each window's first
+    maximum and 0 elsewhere, and 0 where the ReLU cut the output."""
+    y, argmax = cache["y"], cache["argmax"]
     dy = dy.reshape(y.shape)
-    dz = np.empty((ph * pw,) + y.shape, dtype=np.result_type(dy, kernel))
+    groups = dz.shape[group_axis]
 
     def block(r0, r1):
-        g = dy[r0:r1]
-        if cache["relu"]:
-            g = g * (y[r0:r1] > 0)
-        _split_by_index(g, argmax[r0:r1], ph * pw, [dz[i, r0:r1] for i in range(ph * pw)])
+        g = dy[r0:r1] * (y[r0:r1] > 0) if cache["relu"] else dy[r0:r1]
+        outs = [dz[i, r0:r1] if group_axis == 0 else dz[r0:r1, i] for i in range(groups)]
+        _split_by_index(g, argmax[r0:r1], groups, outs)
 
     parallel.for_blocks(block, y.shape[0], 2 * dz.nbytes)
-    dz2d = dz.reshape(-1, c_out)
-    dweights = cache["cols_t"] @ dz2d
-    k = kh * kw * c_in
-    dkernel = dweights[:k].reshape(kernel.shape)
-    dbias = dweights[k] if cache["bias_in_cols"] else None
-    if not compute_dx:
-        return None, dkernel, dbias
-    n, ho, wo = cache["out_nhw"]
-    dz_image = np.empty((n, ho, wo, c_out), dtype=dz.dtype)
-    parallel.copy(dz_image.reshape(n, ho // ph, ph, wo // pw, pw, c_out),
-                  dz.reshape(ph, pw, n, ho // ph, wo // pw, c_out).transpose(2, 3, 0, 4, 1, 5))
-    dx = np.empty(cache["x_shape"], dtype=dz.dtype)
-    return _input_gradient(dz_image.reshape(-1, c_out), kernel, (n, ho, wo), cache["strides"], cache["pads"], dx), \
-        dkernel, dbias
+    return dz
