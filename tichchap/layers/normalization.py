@@ -8,6 +8,25 @@ from ..ops import parallel
 from .base import Layer
 
 
+def _rows(a):
+    """``a`` as 2-D rows holding its last two axes (W*C values) when it has more: NumPy then
+    broadcasts the per-channel values in inner loops W*C long instead of C. Measured against
+    (N*H*W, C) rows: small_cnn's 128x14x14x6 training forward + backward 0.75 -> 0.31 ms;
+    Xception's 147x147x64 inference 0.41 -> 0.25 ms, its 19x19x728 0.075 -> 0.062."""
+    return a.reshape(-1, a.shape[-2] * a.shape[-1] if a.ndim > 2 else a.shape[-1])
+
+
+def _along_rows(values, rows):
+    """Per-channel ``values`` (C,) repeated to the width of :func:`_rows`' rows."""
+    return np.tile(values, rows.shape[1] // values.shape[-1])
+
+
+def _channel_sums(rows, channels):
+    """Per-channel sums of :func:`_rows`' rows, as a matrix-vector product: BLAS is 3-8x faster
+    than sum(axis=0) on tall arrays (and no less accurate)."""
+    return (np.ones(rows.shape[0], dtype=rows.dtype) @ rows).reshape(-1, channels).sum(axis=0)
+
+
 class BatchNormalization(Layer):
     """y = gamma * (x - mean) / sqrt(var + epsilon) + beta, per channel.
 
@@ -63,8 +82,8 @@ class BatchNormalization(Layer):
         shift = (self.beta if self.center else 0) - self.moving_mean * scale
         self._training = False
         self._inv_std, self._x_hat, self._cache = inv_std, None, (x if out is None else None)
-        scale, shift = scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False)
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = _rows(x)
+        scale, shift = _along_rows(scale.astype(x.dtype, copy=False), x2), _along_rows(shift.astype(x.dtype, copy=False), x2)
         y = np.empty(x2.shape, dtype=np.result_type(x, scale)) if out is None else out.reshape(x2.shape)
 
         def scale_and_shift(y_rows, x_rows):
@@ -78,45 +97,44 @@ class BatchNormalization(Layer):
         self._training = bool(training) and self.trainable
         if not self._training:
             return self._inference(x)
-        x2 = x.reshape(-1, x.shape[-1])
-        m = x2.shape[0]
-        # Per-channel sums as matrix-vector products: BLAS is 3-8x faster than mean(axis=(0, 1, 2))
-        # on these tall, narrow (N*H*W, C) arrays (and no less accurate).
-        ones = np.ones(m, dtype=x.dtype)
-        mean = (ones @ x2) / m
-        centred = parallel.ufunc(np.subtract, x2, mean, out=np.empty(x2.shape, dtype=np.result_type(x2, mean)))
-        var = (ones @ parallel.ufunc(np.multiply, centred, centred, out=np.empty_like(centred))) / m
+        x2, channels = _rows(x), x.shape[-1]
+        m = x.size // channels
+        mean = _channel_sums(x2, channels) / m
+        centred = parallel.ufunc(np.subtract, x2, _along_rows(mean, x2),
+                                 out=np.empty(x2.shape, dtype=np.result_type(x2, mean)))
+        var = _channel_sums(parallel.ufunc(np.multiply, centred, centred, out=np.empty_like(centred)), channels) / m
         self.moving_mean *= self.momentum
         self.moving_mean += (1 - self.momentum) * mean
         self.moving_variance *= self.momentum
         self.moving_variance += (1 - self.momentum) * var
         inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
-        x_hat = parallel.ufunc(np.multiply, centred, inv_std, out=centred)
+        x_hat = parallel.ufunc(np.multiply, centred, _along_rows(inv_std, x2), out=centred)
         self._x_hat, self._inv_std, self._cache = x_hat, inv_std, None
         y = np.empty_like(x_hat)
+        gamma = _along_rows(self.gamma, x2) if self.scale else None
+        beta = _along_rows(self.beta, x2) if self.center else None
 
         def scale_and_shift(y_rows, x_hat_rows):
             if self.scale:
-                np.multiply(x_hat_rows, self.gamma, out=y_rows)
+                np.multiply(x_hat_rows, gamma, out=y_rows)
             else:
                 y_rows[...] = x_hat_rows
             if self.center:
-                y_rows += self.beta
+                y_rows += beta
 
         parallel.for_rows(scale_and_shift, y, x_hat)
         return y.reshape(x.shape)
 
     def backward(self, dy):
-        dy2 = dy.reshape(-1, dy.shape[-1])
-        m = dy2.shape[0]
+        dy2, channels = _rows(dy), dy.shape[-1]
+        m = dy.size // channels
         inv_std = self._inv_std
         x_hat = self._x_hat
         if x_hat is None:  # inference mode: rebuild x_hat from the kept input
-            x_hat = (self._cache.reshape(dy2.shape) - self.moving_mean) * inv_std
-        ones = np.ones(m, dtype=dy.dtype)
+            x_hat = (_rows(self._cache) - _along_rows(self.moving_mean, dy2)) * _along_rows(inv_std, dy2)
         dy_x_hat = parallel.ufunc(np.multiply, dy2, x_hat, out=np.empty(dy2.shape, dtype=np.result_type(dy2, x_hat)))
-        dgamma = ones @ dy_x_hat   # sum(dy * x_hat)
-        dbeta = ones @ dy2         # sum(dy)
+        dgamma = _channel_sums(dy_x_hat, channels)  # sum(dy * x_hat)
+        dbeta = _channel_sums(dy2, channels)        # sum(dy)
         self.grads = {}
         if self.scale:
             self.grads["gamma"] = dgamma
@@ -124,9 +142,10 @@ class BatchNormalization(Layer):
             self.grads["beta"] = dbeta
         scale = self._gamma() * inv_std
         if not self._training:
-            return parallel.ufunc(np.multiply, dy2, scale, out=np.empty_like(dy_x_hat)).reshape(dy.shape)
+            return parallel.ufunc(np.multiply, dy2, _along_rows(scale, dy2), out=np.empty_like(dy_x_hat)).reshape(dy.shape)
         # dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)): 4 passes.
-        x_hat_factor, constant = scale * dgamma / m, scale * dbeta / m
+        x_hat_factor, constant = _along_rows(scale * dgamma / m, dy2), _along_rows(scale * dbeta / m, dy2)
+        scale = _along_rows(scale, dy2)
         dx = np.empty_like(dy_x_hat)
 
         def input_gradient(dx_rows, x_hat_rows, scratch_rows, dy_rows):
