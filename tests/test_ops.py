@@ -238,6 +238,31 @@ def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
     np.testing.assert_allclose(dk, expected[1], atol=1e-12)
 
 
+@pytest.mark.parametrize("relu", [True, False])
+def test_conv2d_maxpool_chunked_for_big_layers_matches_the_reference(monkeypatch, relu):
+    # Big layers rebuild im2col and take the input gradient a few images at a time (food_net's
+    # 112x112 pair): force it on a small one, chunks of 2 images and a remainder chunk of 1.
+    import tichchap.ops.conv as conv_module
+
+    rng = seeded_rng("chunked conv pool", relu)
+    x = rng.standard_normal((5, 9, 8, 3))
+    kernel = rng.standard_normal((3, 3, 3, 4))
+    bias = rng.standard_normal(4)
+    pooling = ((2, 2), (2, 2), "valid")
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    monkeypatch.setattr(conv_module, "CHUNK_COLS_BYTES", 2 * 9 * 8 * 27 * 8)
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, "same", pooling, relu, keep_argmax=True)
+    assert cache["method"] == "combined" and "cols" not in cache["conv"]
+    z = reference.conv2d_reference(x, kernel, bias, 1, "same")
+    a = np.maximum(z, 0) if relu else z
+    np.testing.assert_allclose(y, reference.pool2d_reference(a, *pooling, "max"), atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dz = reference.pool2d_backward_reference(a, *pooling, "max", dy) * ((z > 0) if relu else 1)
+    for got, want in zip(conv_pool.conv2d_maxpool_backward(dy, cache),
+                         reference.conv2d_backward_reference(x, kernel, bias, 1, "same", dz)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+
+
 def test_conv2d_maxpool_method_by_shape(monkeypatch):
     import tichchap.ops.conv as conv_module
 

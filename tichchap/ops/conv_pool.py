@@ -130,13 +130,18 @@ def conv2d_maxpool_backward(dy, cache, compute_dx=True):
     if not compute_dx:
         return None, dkernel, dbias
     # The plain convolution's input gradient, from dZ as an image (zero where the pooling left
-    # rows or columns over).
-    image = np.zeros if (hq * ph, wq * pw) != (ho, wo) else np.empty
-    dz2d = image((n, ho, wo, c_out), dtype=dz.dtype)
-    parallel.copy(dz2d[:, : hq * ph, : wq * pw].reshape(n, hq, ph, wq, pw, c_out), dz_image)
+    # rows or columns over), a few images at a time where the layer is big: the input gradient's
+    # intermediate is as large as the im2col matrix.
     dx = np.empty(cache["x_shape"], dtype=dz.dtype)
-    return _input_gradient(dz2d.reshape(-1, c_out), kernel, (n, ho, wo), cache["strides"], cache["pads"], dx), \
-        dkernel, dbias
+    per_image_bytes = ho * wo * kh * kw * c_in * dz.itemsize
+    chunks = [(0, n)] if n * per_image_bytes <= conv.KEEP_COLS_BYTES else conv._chunks(n, per_image_bytes)
+    image = np.zeros if (hq * ph, wq * pw) != (ho, wo) else np.empty
+    for n0, n1 in chunks:
+        dz_chunk = image((n1 - n0, ho, wo, c_out), dtype=dz.dtype)
+        parallel.copy(dz_chunk[:, : hq * ph, : wq * pw].reshape(n1 - n0, hq, ph, wq, pw, c_out), dz_image[n0:n1])
+        _input_gradient(dz_chunk.reshape(-1, c_out), kernel, (n1 - n0, ho, wo), cache["strides"], cache["pads"],
+                        dx[n0:n1])
+    return dx, dkernel, dbias
 
 
 def _combined_kernel(kernel, bias, strides, pool):
