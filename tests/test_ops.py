@@ -39,6 +39,19 @@ def seeded_rng(*case):
     return np.random.default_rng(zlib.crc32(repr(case).encode()))
 
 
+def assert_backward_matches(backward, dy, cache, expected, atol=1e-12):
+    """``backward(dy, cache)`` gives ``expected`` (dx, dkernel, dbias-or-None), and with
+    ``compute_dx=False`` no dx and the same dkernel."""
+    for got, want in zip(backward(dy, cache), expected):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, want, atol=atol)
+    dx, dk, _ = backward(dy, cache, compute_dx=False)
+    assert dx is None
+    np.testing.assert_allclose(dk, expected[1], atol=atol)
+
+
 def distinct_values(rng, shape, dtype=np.float64):
     """Random values at least 0.01 apart, so no max-pool window has a tie (even after +-1e-6)."""
     size = int(np.prod(shape))
@@ -181,16 +194,8 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
     assert "cols" not in cache
     np.testing.assert_allclose(y, reference.conv2d_reference(x, kernel, bias, strides, padding), atol=1e-12)
     dy = rng.standard_normal(y.shape)
-    got = conv2d_backward(dy, cache)
-    expected = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dy)
-    for g, e in zip(got, expected):
-        if e is None:
-            assert g is None
-        else:
-            np.testing.assert_allclose(g, e, atol=1e-12)
-    dx, dk, _ = conv2d_backward(dy, cache, compute_dx=False)
-    assert dx is None
-    np.testing.assert_allclose(dk, expected[1], atol=1e-12)
+    assert_backward_matches(conv2d_backward, dy, cache,
+                            reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dy))
 
 
 # ------------------------------------------------------------------ Conv2D + ReLU + MaxPooling2D in one step
@@ -226,16 +231,8 @@ def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
     dy = rng.standard_normal(y.shape)
     da = reference.pool2d_backward_reference(a, *pooling, "max", dy)
     dz = da * (z > 0) if relu else da
-    expected = reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dz)
-    got = conv_pool.conv2d_maxpool_backward(dy, cache)
-    for g, e in zip(got, expected):
-        if e is None:
-            assert g is None
-        else:
-            np.testing.assert_allclose(g, e, atol=1e-12)
-    dx, dk, _ = conv_pool.conv2d_maxpool_backward(dy, cache, compute_dx=False)
-    assert dx is None
-    np.testing.assert_allclose(dk, expected[1], atol=1e-12)
+    assert_backward_matches(conv_pool.conv2d_maxpool_backward, dy, cache,
+                            reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dz))
 
 
 @pytest.mark.parametrize("relu", [True, False])
@@ -330,15 +327,8 @@ def test_conv2d_winograd_matches_reference(winograd_forced, kernel_size, padding
         assert "winograd_tiles" in cache and "cols" not in cache
         np.testing.assert_allclose(y, reference.conv2d_reference(x, kernel, bias, 1, padding), atol=1e-10)
         dy = rng.standard_normal(y.shape)
-        expected = reference.conv2d_backward_reference(x, kernel, bias, 1, padding, dy)
-        for got, want in zip(conv2d_backward(dy, cache), expected):
-            if want is None:
-                assert got is None
-            else:
-                np.testing.assert_allclose(got, want, atol=1e-10)
-        dx, dk, _ = conv2d_backward(dy, cache, compute_dx=False)
-        assert dx is None
-        np.testing.assert_allclose(dk, expected[1], atol=1e-10)
+        assert_backward_matches(conv2d_backward, dy, cache,
+                                reference.conv2d_backward_reference(x, kernel, bias, 1, padding, dy), atol=1e-10)
 
 
 @pytest.mark.parametrize("kernel_size, padding, channels", [(5, "valid", 32), (3, "same", 64)])

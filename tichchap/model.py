@@ -217,32 +217,33 @@ class Model(Trainer):
         its padding copy). The model passes such a reader the ReLU's input and skips the ReLU: one
         pass over the activation instead of two, with bit-identical results."""
         if self._moved_relus is None:
-            readers = {}
-            for t in self._tensors:
-                for src in t.inputs:
-                    readers.setdefault(src.id, []).append(t)
-            outputs = {t.id for t in self.outputs}
+            sole = self._sole_readers()
             self._moved_relus = frozenset(
                 t.id for t in self._tensors
                 if isinstance(t.layer, layers_module.Activation) and t.layer.activation.name == "relu"
-                and t.id not in outputs and len(readers.get(t.id, ())) == 1
-                and readers[t.id][0].layer.forward_after_relu is not None and len(readers[t.id][0].inputs) == 1)
+                and t.id in sole and sole[t.id].layer.forward_after_relu is not None and len(sole[t.id].inputs) == 1)
         return self._moved_relus
 
+    def _sole_readers(self):
+        """{tensor id: the one layer tensor that reads it}, for tensors that are not a model
+        output and are read by exactly one layer."""
+        readers = {}
+        for t in self._tensors:
+            for src in t.inputs:
+                readers.setdefault(src.id, []).append(t)
+        outputs = {t.id for t in self.outputs}
+        return {i: r[0] for i, r in readers.items() if len(r) == 1 and i not in outputs}
+
     def _convolutions_read_by_a_pooling(self):
-        """{Conv2D tensor id: MaxPooling2D tensor} for each Conv2D (ReLU or no activation), not a
-        model output, read by one layer only, a MaxPooling2D: the convolution may compute the
-        pooling too (``Conv2D.forward_pooled``; it declines where that does not apply)."""
+        """{Conv2D tensor id: MaxPooling2D tensor} for each Conv2D, not a model output, read by one
+        layer only, a MaxPooling2D: the convolution computes the pooling too
+        (``Conv2D.forward_pooled``, which declines for activations other than ReLU or none)."""
         if self._pooled_convolutions is None:
-            readers = {}
-            for t in self._tensors:
-                for src in t.inputs:
-                    readers.setdefault(src.id, []).append(t)
-            outputs = {t.id for t in self.outputs}
+            sole = self._sole_readers()
             self._pooled_convolutions = {
-                t.id: readers[t.id][0] for t in self._tensors
-                if type(t.layer) is layers_module.Conv2D and t.id not in outputs and len(readers.get(t.id, ())) == 1
-                and type(readers[t.id][0].layer) is layers_module.MaxPooling2D}
+                t.id: sole[t.id] for t in self._tensors
+                if type(t.layer) is layers_module.Conv2D and t.id in sole
+                and type(sole[t.id].layer) is layers_module.MaxPooling2D}
         return self._pooled_convolutions
 
     def _free_after(self, t, i, values, xs):

@@ -42,9 +42,22 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import conv, parallel
-from .conv import _geometry, _input_gradient, _pair, _winograd_applies, conv2d_backward, conv2d_forward
+from .conv import (
+    _geometry,
+    _input_gradient,
+    _pair,
+    _winograd_applies,
+    conv2d_backward,
+    conv2d_forward,
+)
 from .padding import conv_output_size, pad2d
-from .pool import _index_dtype, _running_argmax, _split_by_index, pool2d_backward, pool2d_forward
+from .pool import (
+    _index_dtype,
+    _running_argmax,
+    _split_by_index,
+    pool2d_backward,
+    pool2d_forward,
+)
 
 # The combined kernel is taken while it has at most this many times the original's taps: 5x5 and
 # 3x3 kernels under 2x2 pooling (1.44x, 1.78x) were faster, 1x1 (4x) 2.2x slower than window-major.
