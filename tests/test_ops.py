@@ -217,7 +217,8 @@ CONV_POOL_CASES = [
 @pytest.mark.parametrize("case", CONV_POOL_CASES)
 @pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_conv2d_maxpool_matches_the_three_reference_steps(case, relu, use_bias):
+def test_conv2d_maxpool_matches_the_three_reference_steps(monkeypatch, case, relu, use_bias):
+    monkeypatch.setattr(conv_pool, "COMBINED_MIN_OUTPUTS", 1)  # these layers are small
     x_shape, kernel_hw, strides, padding, pooling, how = case
     rng = seeded_rng("conv pool", case, relu, use_bias)
     x = rng.standard_normal(x_shape)
@@ -248,6 +249,7 @@ def test_conv2d_maxpool_chunked_for_big_layers_matches_the_reference(monkeypatch
     pooling = ((2, 2), (2, 2), "valid")
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
     monkeypatch.setattr(conv_module, "CHUNK_COLS_BYTES", 2 * 9 * 8 * 27 * 8)
+    monkeypatch.setattr(conv_pool, "COMBINED_MIN_OUTPUTS", 1)
     y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, "same", pooling, relu, keep_argmax=True)
     assert cache["method"] == "combined" and "cols" not in cache["conv"]
     z = reference.conv2d_reference(x, kernel, bias, 1, "same")
@@ -265,8 +267,10 @@ def test_conv2d_maxpool_method_by_shape(monkeypatch):
 
     two = ((2, 2), (2, 2), "valid")
     assert conv_pool.method((128, 28, 28, 1), (5, 5, 1, 32), 1, "valid", two) == "combined"  # LeNet's conv1
-    assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 8), 1, "same", two) == "combined"  # food_net's
+    assert conv_pool.method((1, 28, 28, 1), (5, 5, 1, 32), 1, "valid", two) == "window_major"  # at batch 1
     assert conv_pool.method((128, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "layers"  # Winograd's
+    assert conv_pool.method((1, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "window_major"  # 32 channels
+    assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 8), 1, "same", two) == "combined"  # food_net's
     assert conv_pool.method((128, 28, 28, 6), (3, 3, 6, 8), 2, "same", two) == "window_major"  # combined 5x5: 2.8x
     assert conv_pool.method((128, 28, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "window_major"  # small_cnn's conv1
     assert conv_pool.method((128, 27, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "layers"  # a row left over
@@ -304,11 +308,12 @@ def test_winograd_transforms_share_bt_across_tile_splits():
 
 @pytest.fixture
 def winograd_forced(monkeypatch):
-    """Winograd for every stride-1 3x3 and 5x5 convolution, however few its input channels."""
+    """Winograd for every stride-1 3x3 and 5x5 convolution, however few its channels and outputs."""
     import tichchap.ops.conv as conv_module
 
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_C_IN", 1)
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_C_OUT", 1)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_OUTPUTS", dict.fromkeys(winograd.KERNEL_SIZES, 1))
 
 
 # Output sizes below one tile, at one, and over one with a partial last tile.
@@ -336,7 +341,7 @@ def test_conv2d_winograd_float32_rounding_is_bounded(kernel_size, padding, chann
     # Winograd's transforms round more than im2col's sums: measured 3e-6 to 1e-5 of the largest
     # value at these shapes (im2col: 2e-7 to 6e-7). The bound is the documented price.
     rng = seeded_rng("winograd float32", kernel_size, padding)
-    x = rng.standard_normal((8, 12, 12, channels))
+    x = rng.standard_normal((16, 12, 12, channels))  # 16 * 12 * 12 outputs: Winograd's by default
     kernel = rng.standard_normal((kernel_size, kernel_size, channels, 64)) / np.sqrt(kernel_size**2 * channels)
     y, cache = conv2d_forward(x.astype(np.float32), kernel.astype(np.float32), None, 1, padding)
     assert "winograd_tiles" in cache and y.dtype == np.float32
@@ -352,7 +357,7 @@ def test_conv2d_winograd_float32_rounding_is_bounded(kernel_size, padding, chann
 def test_winograd_can_be_turned_off():
     from tichchap import config
 
-    x = np.ones((1, 8, 8, 32), np.float32)
+    x = np.ones((32, 8, 8, 32), np.float32)
     kernel = np.ones((3, 3, 32, 64), np.float32)
     assert config.winograd()
     try:
@@ -362,6 +367,7 @@ def test_winograd_can_be_turned_off():
     finally:
         config.set_winograd(True)
     assert "winograd_tiles" in conv2d_forward(x, kernel, None, 1, "same")[1]
+    assert "cols" in conv2d_forward(x[:1], kernel, None, 1, "same")[1]  # 64 outputs: too few to pay
 
 
 @pytest.mark.parametrize("padding", PADDINGS)

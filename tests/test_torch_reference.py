@@ -63,7 +63,7 @@ def test_conv2d(dtype, kernel, strides, padding):
 def test_conv2d_on_the_winograd_path(dtype, kernel, padding):
     # 32 -> 64 channels at stride 1 is where Conv2D takes Winograd's algorithm by default.
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(3, 12, 11, 32)).astype(dtype)
+    x = rng.normal(size=(16, 12, 11, 32)).astype(dtype)  # 16 * 12 * 11 outputs: Winograd's for both kernels
     layer = layers.Conv2D(64, kernel, padding=padding, dtype=dtype)
     dy = rng.normal(size=layer.compute_output_shape(x.shape)).astype(dtype)
     y, dx = run_layer(layer, x, dy)

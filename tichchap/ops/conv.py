@@ -270,14 +270,19 @@ def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache):
 #   28x28, 16 -> 32, 5x5                   18.4 / 16.5     36.0 / 44.7
 #   56x56, 16 -> 16, 3x3 (food_net)        43.1 / 36.6     92.9 / 68.5
 #   14x14, 6 -> 16, 5x5 (small_cnn conv2)  1.7 / 1.3       2.9 / 2.5
+# Small layers (batch 1, say) have too few output positions (N*Ho*Wo) for the transforms' dozen
+# NumPy calls to pay. 32 -> 64 channels, forward ms against im2col: 5x5 at 64 positions 0.112 /
+# 0.079, at 128 0.106 / 0.117, at 1024 0.35 / 0.52; 3x3 at 1024 0.25 / 0.20, at 4096 0.67 / 0.74.
 WINOGRAD_MIN_C_IN = 32
 WINOGRAD_MIN_C_OUT = 64
+WINOGRAD_MIN_OUTPUTS = {5: 128, 3: 2048}
 
 
-def _winograd_applies(kernel_shape, strides):
+def _winograd_applies(kernel_shape, strides, outputs):
+    """Whether a convolution with ``outputs`` output positions (N*Ho*Wo) takes Winograd's path."""
     kh, kw, c_in, c_out = kernel_shape
     return (winograd.enabled() and strides == (1, 1) and kh == kw and kh in winograd.KERNEL_SIZES
-            and c_in >= WINOGRAD_MIN_C_IN and c_out >= WINOGRAD_MIN_C_OUT)
+            and c_in >= WINOGRAD_MIN_C_IN and c_out >= WINOGRAD_MIN_C_OUT and outputs >= WINOGRAD_MIN_OUTPUTS[kh])
 
 
 def _conv2d_winograd_forward(x, kernel, bias, out_hw, cache):
@@ -309,7 +314,7 @@ def conv2d_forward(x, kernel, bias, strides, padding):
         "pads": pads,
         "strides": (sh, sw),
     }
-    if _winograd_applies(kernel.shape, (sh, sw)):
+    if _winograd_applies(kernel.shape, (sh, sw), n * ho * wo):
         return _conv2d_winograd_forward(x, kernel, bias, (ho, wo), cache), cache
     per_image_bytes = ho * wo * kh * kw * c_in * x.itemsize
     if c_in == 1 and n * per_image_bytes <= KEEP_COLS_BYTES:

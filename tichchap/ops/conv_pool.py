@@ -61,7 +61,13 @@ from .pool import (
 
 # The combined kernel is taken while it has at most this many times the original's taps: 5x5 and
 # 3x3 kernels under 2x2 pooling (1.44x, 1.78x) were faster, 1x1 (4x) 2.2x slower than window-major.
+# And for few input channels, where im2col's copy is what costs: at 32 channels it was no faster
+# (16x16, 32 -> 32: 8.5 / 8.7 ms), and LeNet's conv2 at batch 1 took 2x longer, mostly building
+# its 6x6x32x256 combined kernel. And for enough pooled outputs (N*Hq*Wq) to amortise building
+# the kernel: LeNet's conv1 at batch 1 (144 outputs) took 0.27 ms against 0.23 window-major.
 COMBINED_MAX_GROWTH = 2
+COMBINED_MAX_C_IN = 16
+COMBINED_MIN_OUTPUTS = 1024
 
 
 def method(x_shape, kernel_shape, strides, padding, pooling):
@@ -71,11 +77,13 @@ def method(x_shape, kernel_shape, strides, padding, pooling):
     (kh, kw, c_in, _), (sh, sw) = kernel_shape, _pair(strides, "strides")
     pool, pool_strides, pool_padding = _pair(pooling[0], "pool_size"), _pair(pooling[1], "strides"), pooling[2]
     (ph, pw) = pool
-    if pool_strides != pool or pool_padding != "valid" or _winograd_applies(kernel_shape, (sh, sw)):
-        return "layers"
-    if (kh + sh * (ph - 1)) * (kw + sw * (pw - 1)) <= COMBINED_MAX_GROWTH * kh * kw:
-        return "combined"
     ho, wo = (conv_output_size(size, k, s, padding) for size, k, s in zip(x_shape[1:3], (kh, kw), (sh, sw)))
+    if pool_strides != pool or pool_padding != "valid" or _winograd_applies(kernel_shape, (sh, sw), x_shape[0] * ho * wo):
+        return "layers"
+    growth = (kh + sh * (ph - 1)) * (kw + sw * (pw - 1)) / (kh * kw)
+    if (c_in <= COMBINED_MAX_C_IN and growth <= COMBINED_MAX_GROWTH
+            and x_shape[0] * (ho // ph) * (wo // pw) >= COMBINED_MIN_OUTPUTS):
+        return "combined"
     if ho % ph == 0 and wo % pw == 0 and x_shape[0] * ho * wo * (kh * kw * c_in + 1) * 4 <= conv.KEEP_COLS_BYTES:
         return "window_major"
     return "layers"
