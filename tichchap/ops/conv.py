@@ -365,9 +365,10 @@ def conv2d_backward(dy, cache, compute_dx=True):
 
     k = kh * kw * c_in
     if "winograd_tiles" in cache:
-        dkernel = winograd.weight_gradient(cache["winograd_tiles"], dy, kh)
+        spread = winograd.output_gradient_tiles(dy, kh)
+        dkernel = winograd.weight_gradient(cache["winograd_tiles"], spread, kh)
         dbias = np.ones(dy2d.shape[0], dtype=dy2d.dtype) @ dy2d if cache["has_bias"] else None
-        dx = winograd.input_gradient(dy, kernel, x_shape, pads) if compute_dx else None
+        dx = winograd.input_gradient(spread, kernel, dy.shape, x_shape, pads) if compute_dx else None
         return dx, dkernel, dbias
     if "cols" in cache or "cols_t" in cache:  # the im2col matrix was kept (cols_t: transposed, C_in == 1)
         dweights = cache["cols_t"] @ dy2d if "cols_t" in cache else cache["cols"].T @ dy2d  # (K [+1], C_out)

@@ -175,25 +175,34 @@ def correlate(xp, kernel, ho, wo, tiles=None):
     return _untile(outputs, n, ho, wo)
 
 
-def input_gradient(dy, kernel, x_shape, pads):
+def output_gradient_tiles(dy, r):
+    """dY (N, Ho, Wo, C_out) of an r x r Winograd convolution, each m x m tile spread onto the
+    8 x 8 positions by AT^T (the adjoint of the forward pass' output transform): (64, P, C_out).
+    Both gradients start from it."""
+    m = TILE + 1 - r
+    at, _, _ = transforms(m, r)
+    return _both_sides(at.T.astype(dy.dtype), _output_tiles(dy, m)).reshape(TILE * TILE, -1, dy.shape[3])
+
+
+def input_gradient(spread, kernel, dy_shape, x_shape, pads):
     """dX (N, H, W, C_in) of a stride-1 convolution, as the forward pass run backwards (its adjoint):
-    each m x m tile of dY is spread onto 8 x 8 by AT^T, multiplied by U^T, brought back by BT^T
-    to the gradient of the 8 x 8 input tile it came from; the tiles overlap by r - 1 rows and
+    the spread dY tiles (:func:`output_gradient_tiles`) multiplied by U^T and brought back by BT^T
+    to the gradient of the 8 x 8 input tile each came from; the tiles overlap by r - 1 rows and
     columns and are added onto the padded input's gradient, which is then cropped."""
     r = kernel.shape[0]
     m = TILE + 1 - r
-    n, ho, wo, c_out = dy.shape
+    n, ho, wo, _ = dy_shape
     c_in = kernel.shape[2]
     ty, tx = _tiles_needed(ho, m), _tiles_needed(wo, m)
-    at, _, bt = transforms(m, r)
-    spread = _both_sides(at.T.astype(dy.dtype), _output_tiles(dy, m)).reshape(TILE * TILE, n * ty * tx, c_out)
+    _, _, bt = transforms(m, r)
     products = np.matmul(spread, kernel_tiles(kernel).transpose(0, 2, 1))  # (64, P, C_in)
-    tile_grads = _both_sides(bt.T.astype(dy.dtype), products.reshape(TILE, TILE, n, ty, tx, c_in))
+    tile_grads = _both_sides(bt.T.astype(spread.dtype), products.reshape(TILE, TILE, n, ty, tx, c_in))
     # Tiles start every m rows and are TILE long: every `step`-th one is clear of the others, so
     # each group of them is added in one strided step.
     (top, _), (left, _) = pads
     h, w = x_shape[1:3]
-    dxp = np.zeros((n, max((ty - 1) * m + TILE, top + h), max((tx - 1) * m + TILE, left + w), c_in), dtype=dy.dtype)
+    dxp = np.zeros((n, max((ty - 1) * m + TILE, top + h), max((tx - 1) * m + TILE, left + w), c_in),
+                   dtype=spread.dtype)
     step = _tiles_needed(TILE, m)
     s_n, s_h, s_w, s_c = dxp.strides
     for qy in range(min(step, ty)):
@@ -206,13 +215,24 @@ def input_gradient(dy, kernel, x_shape, pads):
     return dx if dx.flags.c_contiguous else parallel.copy(np.empty(dx.shape, dx.dtype), dx)
 
 
-def weight_gradient(tiles, dy, r):
+@functools.cache
+def _filter_scale(r, m):
+    """``d`` with G of F(r, m) == diag(d) @ AT(F(m, r)).T: both are the points' powers, G's rows
+    divided by prod(p_j - p_l). So F(r, m)'s transformed dY filters are the spread tiles scaled
+    by d_a * d_b, a scaling taken after the products, on the (64, C_in, C_out) sums."""
+    at_t, g = transforms(m, r)[0].T, transforms(r, m)[1]
+    rows, column = np.arange(TILE), np.abs(at_t).argmax(axis=1)  # a nonzero entry of each row
+    d = g[rows, column] / at_t[rows, column]
+    assert np.allclose(g, d[:, None] * at_t, rtol=0, atol=1e-12)
+    return np.outer(d, d).reshape(TILE * TILE, 1, 1)
+
+
+def weight_gradient(tiles, spread, r):
     """dW (r, r, C_in, C_out) from the forward pass' transformed input tiles ``V`` (64, P, C_in)
-    and ``dY`` (N, Ho, Wo, C_out): F(r, m), where each m x m tile of dY is the filter."""
+    and the spread dY tiles (:func:`output_gradient_tiles`): F(r, m), each m x m tile of dY the
+    filter, whose transform G dY G^T is the spread tile scaled (:func:`_filter_scale`)."""
     m = TILE + 1 - r
-    n, ho, wo, c_out = dy.shape
-    ty, tx = _tiles_needed(ho, m), _tiles_needed(wo, m)
-    at, g, _ = transforms(r, m)
-    filters = _both_sides(g.astype(dy.dtype), _output_tiles(dy, m)).reshape(TILE * TILE, n * ty * tx, c_out)
-    sums = np.matmul(tiles.transpose(0, 2, 1), filters)  # (64, C_in, C_out)
+    at, _, _ = transforms(r, m)
+    sums = np.matmul(tiles.transpose(0, 2, 1), spread)  # (64, C_in, C_out)
+    sums *= _filter_scale(r, m).astype(sums.dtype)
     return _both_sides(at.astype(sums.dtype), sums.reshape(TILE, TILE, *sums.shape[1:]))
