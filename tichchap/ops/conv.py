@@ -24,6 +24,12 @@ the bias as a last row, so ``[cols | 1] @ [W; b]`` is ``y`` with its bias and th
 No Python loop runs over images, pixels or channels; col2im loops over the kh*kw kernel offsets.
 Every array keeps the input's dtype (float32 stays float32).
 
+Two faster paths build on this one: stride-1 3x3 and 5x5 convolutions with many channels take
+Winograd's algorithm (:mod:`tichchap.ops.winograd`, chosen in :func:`conv2d_forward`), and a
+model computes a convolution whose only reader is a max pooling together with it
+(:mod:`tichchap.ops.conv_pool`). ``tichchap.config.set_winograd(False)`` keeps every convolution
+on im2col (the pooled one too).
+
 >>> import numpy as np
 >>> x = np.ones((1, 4, 5, 2), np.float32); k = np.ones((3, 3, 2, 4), np.float32)
 >>> y, cache = conv2d_forward(x, k, None, (1, 1), "valid")
