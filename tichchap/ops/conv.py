@@ -66,13 +66,18 @@ def _check_input(x, kernel, name):
 
 def _geometry(x, kernel, strides, padding, name):
     """Check ``x`` against ``kernel``; return the strides, the (top, bottom), (left, right) pads
-    and the output height and width."""
+    and the output height and width. ``padding`` is "valid", "same", or the pads themselves (a
+    convolution standing for another one, as ops/conv_pool.py's combined kernel, pads as that one)."""
     _check_input(x, kernel, name)
     sh, sw = _pair(strides, "strides")
     kh, kw = kernel.shape[:2]
     h, w = x.shape[1:3]
-    pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
-    return (sh, sw), pads, (conv_output_size(h, kh, sh, padding), conv_output_size(w, kw, sw, padding))
+    if isinstance(padding, str):
+        pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
+        return (sh, sw), pads, (conv_output_size(h, kh, sh, padding), conv_output_size(w, kw, sw, padding))
+    (top, bottom), (left, right) = padding
+    return (sh, sw), tuple(padding), (conv_output_size(h + top + bottom, kh, sh, "valid"),
+                                      conv_output_size(w + left + right, kw, sw, "valid"))
 
 
 def im2col(x, kh, kw, sh, sw):
@@ -140,11 +145,13 @@ def _col2im_per_offset(dy2d, kernel, out_nhw, strides, dxp):
     return dxp
 
 
-# Up to this many input channels, a stride-1 input gradient is computed channel-major (see
+# Up to this many input channels, the input gradient is computed channel-major (see
 # _input_gradient_channel_major). Per layer shape, per-offset against channel-major (ms, one-off
 # A/B, batch 128 or food_net's chunk): 6 channels 1.97 / 1.12-1.30 (small_cnn conv2), 8 channels
 # 1.05 / 0.77 and 1.28 / 0.82 (food_net), 16 channels 1.15 / 0.85-0.93, 32 channels 6.2 / 9.7-12
-# (LeNet conv2). Whole food_net step with 16 channels included: 434 -> 411 ms.
+# (LeNet conv2). Whole food_net step with 16 channels included: 434 -> 411 ms. Stride 2 (the
+# combined kernels of ops/conv_pool.py, and a 3x3 8 -> 16 layer): 6 channels 2.15 / 1.28, 8
+# channels 2.30 / 1.11 and 2.31 / 1.48, 16 channels 2.25 / 1.75.
 CHANNEL_MAJOR_MAX_C_IN = 16
 
 
@@ -155,8 +162,8 @@ def _input_gradient(dy2d, kernel, out_nhw, strides, pads, out):
     (top, bottom), (left, right) = pads
     h, w = out.shape[1:3]
     padded_shape = (out_nhw[0], h + top + bottom, w + left + right, c_in)
-    if strides == (1, 1) and c_in <= CHANNEL_MAJOR_MAX_C_IN:
-        return _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, out)
+    if c_in <= CHANNEL_MAJOR_MAX_C_IN:
+        return _input_gradient_channel_major(dy2d, kernel, out_nhw, strides, padded_shape, pads, out)
     if padded_shape == out.shape:
         out.fill(0)
         return _col2im_per_offset(dy2d, kernel, out_nhw, strides, out)
@@ -165,40 +172,51 @@ def _input_gradient(dy2d, kernel, out_nhw, strides, pads, out):
     return parallel.copy(out, _crop(dxp, pads, h, w))
 
 
-def _input_gradient_channel_major(dy2d, kernel, out_nhw, padded_shape, pads, out):
-    """Stride-1 ``dX`` for few input channels, where the per-offset products (C_in output columns)
-    run far below BLAS' peak.
+def _input_gradient_channel_major(dy2d, kernel, out_nhw, strides, padded_shape, pads, out):
+    """``dX`` for few input channels, where the per-offset products (C_in output columns) run far
+    below BLAS' peak.
 
     One product ``W (kh*kw*C_in, C_out) @ dY.T`` gives every offset's contribution at once,
-    channel-major: ``B[i, j, c, n, oh, ow]``. ``dY`` is first widened with zero columns from Wo
-    to the padded width Wp, so that for each image and channel the offset (i, j) block lands on
-    ONE contiguous run of the flattened padded plane, starting at ``i*Wp + j``: output row oh,
-    column ow goes to ``(oh + i)*Wp + ow + j``. The zero columns add 0.0 to the positions they
-    wrap onto (one spare row per plane keeps the last run in bounds). The adds run kh*kw times
-    over runs Ho*Wp long (instead of C_in), split over channels between threads; a final
-    transposing copy writes NHWC ``out``.
+    channel-major: ``B[i, j, c, n, oh, ow]``, which lands on the padded input at
+    ``(oh*sh + i, ow*sw + j)``. The padded plane is kept as sh*sw interleaved sub-planes, one per
+    (row, column) phase (stride 1: one, the plane itself): offset (i, j) lands on sub-plane
+    ``(i % sh, j % sw)`` at ``(oh + i // sh, ow + j // sw)``, a stride-1 position. ``dY`` is first
+    widened with zero columns from Wo to the sub-plane width Wq, so that for each image and channel
+    the block lands on ONE contiguous run of the flattened sub-plane, starting at
+    ``(i // sh)*Wq + j // sw``. The zero columns add 0.0 to the positions they wrap onto (one spare
+    row per sub-plane keeps the last run in bounds). The adds run kh*kw times over runs Ho*Wq long
+    (instead of C_in), split over channels between threads; transposing copies interleave the
+    sub-planes into NHWC ``out``.
     """
     kh, kw, c_in, c_out = kernel.shape
     n, ho, wo = out_nhw
+    sh, sw = strides
     _, hp, wp, _ = padded_shape
-    run = ho * wp
-    dy_wide = np.zeros((n, ho, wp, c_out), dtype=dy2d.dtype)
+    hq, wq = -(-hp // sh), -(-wp // sw)
+    run = ho * wq
+    dy_wide = np.zeros((n, ho, wq, c_out), dtype=dy2d.dtype)
     dy_wide[:, :, :wo] = dy2d.reshape(n, ho, wo, c_out)
     contributions = (kernel.reshape(kh * kw * c_in, c_out) @ dy_wide.reshape(n * run, c_out).T).reshape(
         kh * kw, c_in, n, run)
-    planes = np.zeros((c_in, n, (hp + 1) * wp), dtype=out.dtype)
+    planes = np.zeros((sh, sw, c_in, n, (hq + 1) * wq), dtype=out.dtype)
 
     def add_offsets(c0, c1):
         for i in range(kh):
             for j in range(kw):
-                start = i * wp + j
-                planes[c0:c1, :, start : start + run] += contributions[i * kw + j, c0:c1]
+                start = (i // sh) * wq + j // sw
+                planes[i % sh, j % sw, c0:c1, :, start : start + run] += contributions[i * kw + j, c0:c1]
 
     parallel.for_blocks(add_offsets, c_in, 2 * contributions.nbytes)
     (top, _), (left, _) = pads
     h, w = out.shape[1:3]
-    planes = planes.reshape(c_in, n, hp + 1, wp)[:, :, top : top + h, left : left + w]
-    return parallel.copy(out, planes.transpose(1, 2, 3, 0))
+    planes = planes.reshape(sh, sw, c_in, n, hq + 1, wq)
+    for p in range(sh):  # out row y is padded row y + top: sub-plane row (y + top) // sh
+        for q in range(sw):
+            y0, x0 = (p - top) % sh, (q - left) % sw  # the first out row / column in this phase
+            rows, cols = len(range(y0, h, sh)), len(range(x0, w, sw))
+            r0, k0 = (y0 + top) // sh, (x0 + left) // sw
+            parallel.copy(out[:, y0::sh, x0::sw], planes[p, q, :, :, r0 : r0 + rows, k0 : k0 + cols].transpose(1, 2, 3, 0))
+    return out
 
 
 def _crop(xp, pads, h, w):
@@ -306,7 +324,8 @@ def conv2d_forward(x, kernel, bias, strides, padding):
     """Conv2D forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
 
     ``x`` (N, H, W, C_in); ``kernel`` (kh, kw, C_in, C_out); ``bias`` (C_out,) or None;
-    ``strides`` int or (sh, sw); ``padding`` "valid" or "same". ``y`` is (N, Ho, Wo, C_out).
+    ``strides`` int or (sh, sw); ``padding`` "valid", "same" or explicit ((top, bottom), (left,
+    right)) pads. ``y`` is (N, Ho, Wo, C_out).
     """
     (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
     kh, kw, c_in, c_out = kernel.shape

@@ -107,7 +107,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, kee
              "x_shape": x.shape, "out_nhw": (x.shape[0], ho, wo)}
     if how == "combined":
         combined, combined_bias = _combined_kernel(kernel, bias, (sh, sw), pool)
-        z, cache["conv"] = conv2d_forward(pad2d(x, pads), combined, combined_bias, (sh * pool[0], sw * pool[1]), "valid")
+        z, cache["conv"] = conv2d_forward(x, combined, combined_bias, (sh * pool[0], sw * pool[1]), pads)
         candidates, group_axis = z.reshape(-1, pool[0] * pool[1], kernel.shape[3]), 1
     else:
         z = _window_major_product(x, kernel, bias, cache)
@@ -131,8 +131,9 @@ def conv2d_maxpool_backward(dy, cache, compute_dx=True):
     hq, wq = ho // ph, wo // pw
     rows = n * hq * wq
     if cache["method"] == "combined":
+        # The combined convolution's own backward, its weight gradient summed over the positions.
         dz = _route_to_maxima(dy, cache, np.empty((rows, ph * pw, c_out), dtype=dy.dtype), 1)
-        _, d_combined, d_combined_bias = conv2d_backward(dz.reshape(n, hq, wq, -1), cache["conv"], compute_dx=False)
+        dx, d_combined, d_combined_bias = conv2d_backward(dz.reshape(n, hq, wq, -1), cache["conv"], compute_dx)
         d_combined = d_combined.reshape(d_combined.shape[:3] + (ph, pw, c_out))
         (sh, sw) = cache["strides"]
         dkernel = np.zeros(kernel.shape, dtype=d_combined.dtype)
@@ -140,29 +141,22 @@ def conv2d_maxpool_backward(dy, cache, compute_dx=True):
             for pj in range(pw):
                 dkernel += d_combined[pi * sh : pi * sh + kh, pj * sw : pj * sw + kw, :, pi, pj]
         dbias = None if d_combined_bias is None else d_combined_bias.reshape(ph * pw, c_out).sum(axis=0)
-        dz_image = dz.reshape(n, hq, wq, ph, pw, c_out).transpose(0, 1, 3, 2, 4, 5)
-    else:
-        dz = _route_to_maxima(dy, cache, np.empty((ph * pw, rows, c_out), dtype=dy.dtype), 0)
-        dweights = cache["cols_t"] @ dz.reshape(-1, c_out)
-        k = kh * kw * c_in
-        dkernel = dweights[:k].reshape(kernel.shape)
-        dbias = dweights[k] if cache["bias_in_cols"] else None
-        dz_image = dz.reshape(ph, pw, n, hq, wq, c_out).transpose(2, 3, 0, 4, 1, 5)
+        return dx, dkernel, dbias
+    dz = _route_to_maxima(dy, cache, np.empty((ph * pw, rows, c_out), dtype=dy.dtype), 0)
+    dweights = cache["cols_t"] @ dz.reshape(-1, c_out)
+    k = kh * kw * c_in
+    dkernel = dweights[:k].reshape(kernel.shape)
+    dbias = dweights[k] if cache["bias_in_cols"] else None
     if not compute_dx:
         return None, dkernel, dbias
-    # The plain convolution's input gradient, from dZ as an image (zero where the pooling left
-    # rows or columns over), a few images at a time where the layer is big: the input gradient's
-    # intermediate is as large as the im2col matrix.
+    # The plain convolution's input gradient, from dZ as an image (zero where the pooling left rows
+    # or columns over). Window-major layers keep their im2col matrix, so this fits at once too.
+    dz_image = (np.zeros if (hq * ph, wq * pw) != (ho, wo) else np.empty)((n, ho, wo, c_out), dtype=dz.dtype)
+    parallel.copy(dz_image[:, : hq * ph, : wq * pw].reshape(n, hq, ph, wq, pw, c_out),
+                  dz.reshape(ph, pw, n, hq, wq, c_out).transpose(2, 3, 0, 4, 1, 5))
     dx = np.empty(cache["x_shape"], dtype=dz.dtype)
-    per_image_bytes = ho * wo * kh * kw * c_in * dz.itemsize
-    chunks = [(0, n)] if n * per_image_bytes <= conv.KEEP_COLS_BYTES else conv._chunks(n, per_image_bytes)
-    image = np.zeros if (hq * ph, wq * pw) != (ho, wo) else np.empty
-    for n0, n1 in chunks:
-        dz_chunk = image((n1 - n0, ho, wo, c_out), dtype=dz.dtype)
-        parallel.copy(dz_chunk[:, : hq * ph, : wq * pw].reshape(n1 - n0, hq, ph, wq, pw, c_out), dz_image[n0:n1])
-        _input_gradient(dz_chunk.reshape(-1, c_out), kernel, (n1 - n0, ho, wo), cache["strides"], cache["pads"],
-                        dx[n0:n1])
-    return dx, dkernel, dbias
+    return _input_gradient(dz_image.reshape(-1, c_out), kernel, (n, ho, wo), cache["strides"], cache["pads"], dx), \
+        dkernel, dbias
 
 
 def _combined_kernel(kernel, bias, strides, pool):
