@@ -15,14 +15,16 @@ each window position, zeros around it), followed by a max over groups of C_out c
 
 Its im2col matrix is a quarter of the rows with (KH*KW)/(kh*kw) times the columns: 36/100 of
 the plain one for 5x5 kernels, 16/36 for 3x3. It costs that growth in multiplications (1.44x,
-1.78x), so it is taken up to ``COMBINED_MAX_GROWTH``; the products are wider (ph*pw*C_out
-columns), which BLAS runs faster. The weight gradient sums the combined kernel's gradient over
-the window positions; the input gradient is the plain convolution's, from dZ laid out as an image.
+1.78x) in wider products (ph*pw*C_out columns), which pays where im2col's copy is the cost: few
+input channels, enough outputs (the limits below). Its backward is the combined convolution's
+own: the weight gradient summed over the window positions, and the input gradient (channel-major
+at stride 2, see ops/conv.py) written straight into dX.
 
-**Window-major rows**, for 1x1 kernels (growth 4x): the im2col matrix's rows can come in any
-order, since each row's output is computed alone and ``cols.T @ dZ`` sums over rows. Ordered by
-the position inside the pooling window first, ``(pi, pj, n, yq, xq)``, the product gives the
-ph*pw candidates of every pooled output as contiguous blocks: ``(ph*pw, N*Hq*Wq, C_out)``.
+**Window-major rows**, for 1x1 kernels (growth 4x) and small layers: the im2col matrix's rows can
+come in any order, since each row's output is computed alone and ``cols.T @ dZ`` sums over rows.
+Ordered by the position inside the pooling window first, ``(pi, pj, n, yq, xq)``, the product
+gives the ph*pw candidates of every pooled output as contiguous blocks: ``(ph*pw, N*Hq*Wq,
+C_out)``. The input gradient is the plain convolution's, from dZ laid out as an image.
 
 Anything else (overlapping or padded pooling windows, a layer Winograd's path takes) runs the
 convolution and the pooling as they are, with the ReLU moved.
