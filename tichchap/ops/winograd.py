@@ -21,13 +21,17 @@ against 324. The price is rounding: the transforms' large coefficients (up to 5.
 results differ from im2col's by about 10x im2col's own rounding error (relative 1e-6 to 1e-5).
 ``tichchap.config.set_winograd(False)`` turns it off.
 
-The backward pass uses the same machinery:
+The backward pass uses the same machinery. Both gradients start from dY's m x m tiles spread
+onto 8 x 8 by AT^T (:func:`output_gradient_tiles`):
 
-- input gradient: the full correlation of ``dY`` (padded by r - 1) with the kernel turned
-  180 degrees and its channel axes swapped -- :func:`correlate` again;
+- input gradient: the forward pass run backwards (its adjoint): the spread tiles times U^T per
+  position, brought back by BT^T to each 8 x 8 input tile, and the overlapping tiles added up
+  (:func:`input_gradient`). (The full correlation of the padded dY with the kernel turned 180
+  degrees was 2.7x slower: most of its tiles were padding.)
 - weight gradient: ``dW`` is a correlation of ``x`` with ``dY`` as the filter, r outputs of an
   m-tap filter: F(r, m) on the same 8-input tiles. Its BT depends on the points only, so the
-  transformed input tiles ``V`` of the forward pass are reused.
+  forward pass' transformed input tiles ``V`` are reused, and its filter transform is the spread
+  tiles scaled per position (:func:`_filter_scale`), so that transform is reused too.
 """
 
 import functools
