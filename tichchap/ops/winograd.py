@@ -41,6 +41,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import parallel
+from .padding import pad2d
 
 TILE = 8
 KERNEL_SIZES = (3, 5)  # F(6, 3) and F(4, 5)
@@ -55,6 +56,7 @@ def enabled():
 def set_enabled(value):
     global _enabled
     _enabled = bool(value)
+
 
 # The 7 finite interpolation points (the 8th is infinity). Small magnitudes keep the transforms'
 # coefficients, and so the rounding error, small.
@@ -104,13 +106,9 @@ def _tiles_needed(out_size, m):
 
 
 def _pad_to(x, height, width):
-    """``x`` with zero rows and columns appended at the bottom and right up to ``height`` x ``width``."""
-    n, h, w, c = x.shape
-    if h >= height and w >= width:
-        return x
-    out = np.zeros((n, max(h, height), max(w, width), c), dtype=x.dtype)
-    parallel.copy(out[:, :h, :w], x)
-    return out
+    """``x`` with zero rows and columns appended at the bottom and right up to ``height`` x
+    ``width`` (``x`` itself when it is that big already)."""
+    return pad2d(x, ((0, max(0, height - x.shape[1])), (0, max(0, width - x.shape[2]))))
 
 
 def _tile_view(x, size, step, tiles_hw):
@@ -165,16 +163,15 @@ def kernel_tiles(kernel):
     return _both_sides(g.astype(kernel.dtype), kernel).reshape(TILE * TILE, *kernel.shape[2:])
 
 
-def correlate(xp, kernel, ho, wo, tiles=None):
-    """Valid, stride-1 correlation of the padded NHWC ``xp`` with a square (r, r, C_in, C_out)
-    ``kernel``: ``(N, ho, wo, C_out)``. ``tiles`` is :func:`input_tiles`' result when known."""
+def correlate(tiles, kernel, out_nhw):
+    """Valid, stride-1 correlation of a padded NHWC input, given as its :func:`input_tiles`, with
+    a square (r, r, C_in, C_out) ``kernel``: ``(N, Ho, Wo, C_out)`` for ``out_nhw`` (N, Ho, Wo)."""
     r = kernel.shape[0]
     m = TILE + 1 - r
-    if tiles is None:
-        tiles = input_tiles(xp, m, ho, wo)
     products = np.matmul(tiles, kernel_tiles(kernel))  # (64, P, C_out)
     at, _, _ = transforms(m, r)
-    n, ty, tx = xp.shape[0], _tiles_needed(ho, m), _tiles_needed(wo, m)
+    n, ho, wo = out_nhw
+    ty, tx = _tiles_needed(ho, m), _tiles_needed(wo, m)
     outputs = _both_sides(at.astype(products.dtype), products.reshape(TILE, TILE, n, ty, tx, -1))
     return _untile(outputs, n, ho, wo)
 
