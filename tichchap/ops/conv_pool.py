@@ -48,6 +48,7 @@ from .conv import (
     _geometry,
     _input_gradient,
     _pair,
+    _weights_with_bias,
     _winograd_applies,
     conv2d_backward,
     conv2d_forward,
@@ -189,15 +190,13 @@ def _window_major_view(xp, kernel_hw, strides, pool, pooled_hw, transposed):
 def _window_major_product(x, kernel, bias, cache):
     """``cols @ W`` with im2col's rows in window-major order, (ph*pw*N*Hq*Wq, C_out); keeps the
     (transposed) matrix in ``cache`` for the weight gradient."""
-    kh, kw, c_in, c_out = kernel.shape
+    kh, kw, c_in, _ = kernel.shape
     (ph, pw), (n, ho, wo) = cache["pool"], cache["out_nhw"]
     rows, k = n * ho * wo, kh * kw * c_in
     windows = _window_major_view(pad2d(x, cache["pads"]), (kh, kw), cache["strides"], (ph, pw), (ho // ph, wo // pw),
                                  transposed=c_in == 1)
-    weights = kernel.reshape(k, c_out)
-    ones = bias is not None  # the bias rides in the product as a column of ones (see ops/conv.py)
-    if ones:
-        weights = np.concatenate([weights, bias.reshape(1, c_out).astype(weights.dtype)])
+    weights = _weights_with_bias(kernel, bias)
+    ones = bias is not None  # the bias rides in the product as a column of ones
     if c_in == 1:  # im2col transposed, (k [+1], rows): one channel's rows would be k scattered floats
         cols_t = np.empty((k + ones, rows), dtype=x.dtype)
         parallel.copy(cols_t[:k].reshape(windows.shape), windows)
