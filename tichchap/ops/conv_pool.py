@@ -103,11 +103,11 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, kee
         if relu:
             parallel.ufunc(np.maximum, y, y.dtype.type(0), out=y)
         return y, {"method": how, "conv": conv_cache, "pool": pool_cache, "relu": relu, "y": y,
-                   "argmax": keep_argmax or None}
+                   "keep_argmax": keep_argmax}
     (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
     pool = _pair(pooling[0], "pool_size")
     cache = {"method": how, "kernel": kernel, "strides": (sh, sw), "pads": pads, "pool": pool, "relu": relu,
-             "x_shape": x.shape, "out_nhw": (x.shape[0], ho, wo)}
+             "x_shape": x.shape, "out_nhw": (x.shape[0], ho, wo), "keep_argmax": keep_argmax}
     if how == "combined":
         combined, combined_bias = _combined_kernel(kernel, bias, (sh, sw), pool)
         z, cache["conv"] = conv2d_forward(x, combined, combined_bias, (sh * pool[0], sw * pool[1]), pads)
@@ -122,7 +122,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, kee
 
 def conv2d_maxpool_backward(dy, cache, compute_dx=True):
     """``(dx, dkernel, dbias)`` of :func:`conv2d_maxpool_forward` for the upstream ``dy``."""
-    if cache["argmax"] is None:
+    if not cache["keep_argmax"]:
         raise RuntimeError("conv2d_maxpool_backward: the forward pass kept no argmax (keep_argmax=False)")
     if cache["method"] == "layers":
         if cache["relu"]:

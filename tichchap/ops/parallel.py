@@ -159,8 +159,9 @@ def for_rows(work, out, *operands, nbytes=None):
 
 
 def copy(dst, src):
-    """``dst[...] = src`` for two NHWC-shaped arrays, blocks of image rows (axis 1) on separate
-    threads, so a batch of one image splits too. Returns ``dst``."""
+    """``dst[...] = src`` for two arrays of the same shape (2 axes or more), blocks of axis 1 (an
+    NHWC array's image rows) on separate threads, so a batch of one image splits too. Returns
+    ``dst``."""
     for_blocks(lambda r0, r1: np.copyto(dst[:, r0:r1], src[:, r0:r1]), dst.shape[1], dst.nbytes)
     return dst
 
