@@ -333,8 +333,9 @@ def cmd_train(args):
     if options["limit"]:
         n = int(options["limit"])
         x_train, y_train, x_test, y_test = x_train[:n], y_train[:n], x_test[:n], y_test[:n]
-    n_val = len(x_train) - training_samples(len(x_train), options["validation_split"])
-    total_steps = options["epochs"] * math.ceil((len(x_train) - n_val) / options["batch_size"])
+    n_train = training_samples(len(x_train), options["validation_split"])
+    n_val = len(x_train) - n_train
+    total_steps = options["epochs"] * math.ceil(n_train / options["batch_size"])
 
     def new_optimizer():
         return make_optimizer(options["optimizer"], options["learning_rate"], options["lr_schedule"], total_steps)
@@ -371,7 +372,7 @@ def cmd_train(args):
     recorder = EpochRecorder(args.out, history)
     progress, verbose = progress_callbacks(not args.quiet)
     start_epoch = model.completed_epochs
-    say(f"Training {model.name} ({model.count_params():,} parameters) on {dataset}: {len(x_train) - n_val:,} training"
+    say(f"Training {model.name} ({model.count_params():,} parameters) on {dataset}: {n_train:,} training"
         f" / {n_val:,} validation / {len(x_test):,} test images, epochs {start_epoch + 1}..{options['epochs']}, "
         f"batch size {options['batch_size']}, {options['optimizer']}"
         f"{' with a cosine learning rate' if options['lr_schedule'] == 'cosine' else ''}, seed {options['seed']}.")
