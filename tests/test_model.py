@@ -380,9 +380,9 @@ def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monke
         side = Model(inp, [fused, pooled])  # the convolution's output is a model output: kept
     finally:
         tichchap.config.set_floatx("float32")
-    assert {model._tensors[[t.id for t in model._tensors].index(i)].layer.name
-            for i in model._convolutions_read_by_a_pooling()} == {fused.layer.name, tanh.layer.name, linear.layer.name,
-                                                                  overlapping.inputs[0].layer.name}
+    pooled = model._convolutions_read_by_a_pooling()
+    assert {t.layer.name for t in model._tensors if t.id in pooled} == {
+        fused.layer.name, tanh.layer.name, linear.layer.name, overlapping.inputs[0].layer.name}
     assert side._convolutions_read_by_a_pooling() == {}
 
     rng = np.random.default_rng(3)
