@@ -1,0 +1,112 @@
+"""What each of tichchap's faster convolution paths is worth on the reference models: the same
+model's training step (and inference) with the path on and off, alternating in one process.
+
+Variants, each against the code as it ships:
+
+- ``im2col``: ``tichchap.config.set_winograd(False)`` (no Winograd, ops/winograd.py);
+- ``layers one by one``: a Conv2D read by a MaxPooling2D runs as two layers again, its ReLU
+  before the pooling (no ops/conv_pool.py);
+- ``no combined kernel``: the fused Conv2D + MaxPooling2D never takes the combined kernel
+  (window-major rows or the layers instead).
+
+    python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
+    python benchmarks/bench_paths.py --models food_net --rounds 3
+
+Each round times every variant for a few steps; the table gives medians over rounds in ms and
+the ratio to the shipped code (above 1.0: the path saves that factor). The machine drifts (see
+benchmarks/README.md): compare within one run, not across runs.
+"""
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tichchap  # noqa: E402  (before NumPy, so its runtime settings apply)
+import numpy as np  # noqa: E402
+from tichchap import applications, config, layers  # noqa: E402
+from tichchap.ops import conv_pool  # noqa: E402
+
+
+@contextlib.contextmanager
+def variant(name):
+    """The code with one path turned off (``shipped``: as it is)."""
+    forward_pooled, growth = layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH
+    try:
+        if name == "im2col":
+            config.set_winograd(False)
+        elif name == "layers one by one":
+            layers.Conv2D.forward_pooled = lambda self, *args, **kwargs: None  # the model then runs both layers
+        elif name == "no combined kernel":
+            conv_pool.COMBINED_MAX_GROWTH = 0
+        yield
+    finally:
+        config.set_winograd(True)
+        layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH = forward_pooled, growth
+
+
+VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel")
+
+
+def median_ms(step, calls):
+    step()  # warm: buffers and caches for this variant
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def measure(name, rounds, batch):
+    rng = np.random.default_rng(0)
+    tichchap.utils.set_random_seed(0)
+    model = applications.get(name)()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.random((batch,) + tuple(model.inputs[0].shape[1:]), dtype=np.float32)
+    y = rng.integers(0, max(model.outputs[0].shape[-1], 2), batch)
+    steps = {"train": lambda: model.train_on_batch(x, y),
+             "infer": lambda: model.predict(x, batch_size=batch, verbose=0)}
+    calls = max(2, int(0.5 / max(1e-4, time_once(steps["train"]))))
+    results = {(mode, v): [] for mode in steps for v in VARIANTS}
+    for _ in range(rounds):
+        for v in VARIANTS:
+            with variant(v):
+                for mode, step in steps.items():
+                    results[mode, v].append(median_ms(step, calls))
+    return {key: statistics.median(values) for key, values in results.items()}
+
+
+def time_once(step):
+    step()
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["lenet", "small_cnn"],
+                        choices=["lenet", "small_cnn", "food_net"])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args(argv)
+    print(f"| model | step | {' | '.join(VARIANTS)} |")
+    print("|---|---|" + "---:|" * len(VARIANTS))
+    for name in args.models:
+        medians = measure(name, args.rounds, args.batch)
+        for mode in ("train", "infer"):
+            shipped = medians[mode, "shipped"]
+            cells = [f"{shipped:.2f} ms"] + [f"{medians[mode, v]:.2f} ({medians[mode, v] / shipped:.2f}x)"
+                                             for v in VARIANTS[1:]]
+            print(f"| {name} | {mode} b{args.batch} | {' | '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
