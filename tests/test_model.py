@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tichchap
-from tichchap import Input, Model, Sequential, callbacks, layers
+from tichchap import Input, Model, Sequential, callbacks, layers, ops
 from tichchap.errors import ConfigError, DataError, NotBuiltError, ShapeError, TrainingError
 
 
@@ -407,4 +407,47 @@ def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monke
     assert grads.keys() == expected_grads.keys()
     for name in grads:
         for key in grads[name]:
+            np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-10, atol=1e-12)
+
+
+def test_thin_convolutions_run_channel_major_in_a_model_as_they_run_nhwc(monkeypatch):
+    """food_net's shape of model (thin 'same' convolutions, ReLU, poolings, Dense), with the
+    channel-major path forced on every convolution: its activations stay channel-major views from
+    layer to layer, and predictions and gradients are the NHWC path's."""
+    import tichchap.ops.conv as conv_module
+
+    tichchap.config.set_floatx("float64")
+    try:
+        tichchap.utils.set_random_seed(4)
+        model = Sequential([
+            Input((8, 8, 3)),
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(5, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ])
+    finally:
+        tichchap.config.set_floatx("float32")
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((5, 8, 8, 3)), rng.integers(0, 3, 5)
+
+    def run(channel_major):
+        monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+        monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_CONV_MAX_C_IN", 16 if channel_major else 0)
+        first = model.layers[0]
+        out = model.forward([x], training=True)[0]
+        assert ops.is_channel_major(first._a) == channel_major
+        model.backward([out - np.eye(3)[y]], fused=True)
+        prediction = model.predict(x, verbose=0)
+        monkeypatch.undo()
+        return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
+
+    prediction, grads = run(channel_major=True)
+    expected_prediction, expected_grads = run(channel_major=False)
+    np.testing.assert_allclose(prediction, expected_prediction, rtol=1e-12)
+    for name in expected_grads:
+        for key in expected_grads[name]:
             np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-10, atol=1e-12)

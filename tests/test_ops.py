@@ -22,6 +22,7 @@ from tichchap.ops import (
     depthwise_conv2d_backward,
     depthwise_conv2d_forward,
     im2col,
+    is_channel_major,
     pad2d,
     pool2d_backward,
     pool2d_forward,
@@ -29,6 +30,7 @@ from tichchap.ops import (
     same_padding,
 )
 from tichchap.ops import conv_pool, reference, winograd
+from tichchap.ops.conv import channel_major
 from tichchap.utils import numerical_gradient
 
 PADDINGS = ("valid", "same")
@@ -191,12 +193,16 @@ def test_conv2d_takes_explicit_pads(strides, input_gradient_method):
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("strides", [(1, 1), (2, 3)])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, padding, strides, use_bias,
+@pytest.mark.parametrize("layout", ["nhwc", "channel_major"])
+def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, padding, strides, use_bias, layout,
                                                                input_gradient_method):
-    # Layers too big to keep their im2col matrix run chunk by chunk over the images; force that
-    # path on a small layer, with chunks of 2 images and a remainder chunk of 1.
+    # Layers too big to keep their im2col matrix run chunk by chunk over the images, NHWC or (few
+    # channels) channel-major; force that path on a small layer, with chunks of 2 images and a
+    # remainder chunk of 1.
     import tichchap.ops.conv as conv_module
 
+    if layout == "nhwc":
+        monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_CONV_MAX_C_IN", 0)
     rng = seeded_rng("chunked", padding, strides, use_bias)
     x = rng.standard_normal((5, 7, 6, 3))
     kernel = rng.standard_normal((3, 2, 3, 4))
@@ -205,7 +211,7 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
     monkeypatch.setattr(conv_module, "CHUNK_COLS_BYTES", 2 * per_image)
     y, cache = conv2d_forward(x, kernel, bias, strides, padding)
-    assert "cols" not in cache
+    assert "cols" not in cache and ("xc" in cache) == (layout == "channel_major") == is_channel_major(y)
     np.testing.assert_allclose(y, reference.conv2d_reference(x, kernel, bias, strides, padding), atol=1e-12)
     dy = rng.standard_normal(y.shape)
     assert_backward_matches(conv2d_backward, dy, cache,
@@ -261,6 +267,7 @@ def test_conv2d_maxpool_chunked_for_big_layers_matches_the_reference(monkeypatch
     kernel = rng.standard_normal((3, 3, 3, 4))
     bias = rng.standard_normal(4)
     pooling = ((2, 2), (2, 2), "valid")
+    monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_CONV_MAX_C_IN", 0)  # test_conv2d_maxpool_channel_major: on
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
     monkeypatch.setattr(conv_module, "CHUNK_COLS_BYTES", 2 * 9 * 8 * 27 * 8)
     monkeypatch.setattr(conv_pool, "COMBINED_MIN_OUTPUTS", 1)
@@ -276,6 +283,57 @@ def test_conv2d_maxpool_chunked_for_big_layers_matches_the_reference(monkeypatch
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_major_is_exact_and_shares_a_channel_major_views_memory(dtype):
+    rng = np.random.default_rng(5)
+    for shape in [(3, 5, 4, 8), (2, 3, 3, 1), (1, 2, 7, 3)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        x[0, 0, 0] = -0.0
+        xc = channel_major(x)
+        assert xc.shape == (shape[3],) + shape[:3] and xc.flags.c_contiguous and xc.dtype == dtype
+        np.testing.assert_array_equal(xc, x.transpose(3, 0, 1, 2))  # bit for bit (BLAS: x*1 + zeros)
+        view = xc.transpose(1, 2, 3, 0)
+        assert is_channel_major(view) and not is_channel_major(x) or shape[3] == 1
+        assert np.shares_memory(channel_major(view), xc)
+
+
+def test_thin_big_convolutions_return_channel_major_views_and_take_them(monkeypatch):
+    """A stack of thin convolutions with pooling between them, each big enough (forced here) for
+    the channel-major path: activations stay channel-major from layer to layer, and forward and
+    backward match the NHWC path."""
+    import tichchap.ops.conv as conv_module
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 10, 8, 3))
+    kernels = [rng.standard_normal((3, 3, 3, 4)), rng.standard_normal((3, 2, 4, 5))]
+    biases = [rng.standard_normal(4), rng.standard_normal(5)]
+
+    def run(big):
+        monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0 if big else 2**40)
+        a, caches = x, []
+        for kernel, bias in zip(kernels, biases):
+            z, conv_cache = conv2d_forward(a, kernel, bias, 1, "same")
+            r = np.maximum(z, 0)
+            a, pool_cache = pool2d_forward(r, 2, 2, "valid", "max")
+            caches.append((conv_cache, r, pool_cache))
+            assert is_channel_major(z) == is_channel_major(r) == is_channel_major(a) == big
+        grads, g = [], rng.standard_normal(a.shape)
+        for conv_cache, r, pool_cache in reversed(caches):
+            dz = pool2d_backward(g, pool_cache) * (r > 0)
+            g, dk, db = conv2d_backward(dz, conv_cache)
+            assert is_channel_major(g) == big
+            grads += [dk, db]
+        return a, grads + [g]
+
+    state = rng.bit_generator.state
+    got = run(big=True)
+    rng.bit_generator.state = state
+    want = run(big=False)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_conv2d_maxpool_method_by_shape(monkeypatch):
     import tichchap.ops.conv as conv_module
 
@@ -284,7 +342,8 @@ def test_conv2d_maxpool_method_by_shape(monkeypatch):
     assert conv_pool.method((1, 28, 28, 1), (5, 5, 1, 32), 1, "valid", two) == "window_major"  # at batch 1
     assert conv_pool.method((128, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "layers"  # Winograd's
     assert conv_pool.method((1, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "window_major"  # 32 channels
-    assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 8), 1, "same", two) == "combined"  # food_net's
+    assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 8), 1, "same", two) == "layers"  # food_net's: channel-major
+    assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 32), 1, "same", two) == "combined"  # 32 channels out
     assert conv_pool.method((128, 28, 28, 6), (3, 3, 6, 8), 2, "same", two) == "window_major"  # combined 5x5: 2.8x
     assert conv_pool.method((128, 28, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "window_major"  # small_cnn's conv1
     assert conv_pool.method((128, 27, 28, 1), (1, 1, 1, 6), 1, "valid", two) == "layers"  # a row left over
@@ -408,17 +467,24 @@ POOLS = [(2, 2), (3, 3), (2, 3), (3, 1)]
 POOL_STRIDES = [(1, 1), (2, 2), (3, 3), (1, 2), "pool"]  # "pool": stride = pool size (Keras' default)
 
 
+def in_layout(x, layout):
+    """``x`` as it is ("nhwc") or as a channel-major view of a copy, as thin convolutions return."""
+    return x if layout == "nhwc" else np.ascontiguousarray(x.transpose(3, 0, 1, 2)).transpose(1, 2, 3, 0)
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("strides", POOL_STRIDES)
 @pytest.mark.parametrize("pool_size", POOLS)
-def test_pool2d_matches_reference(pool_size, strides, padding, mode):
+@pytest.mark.parametrize("layout", ["nhwc", "channel_major"])
+def test_pool2d_matches_reference(pool_size, strides, padding, mode, layout):
     rng = seeded_rng(pool_size, strides, padding, mode)
     strides = pool_size if strides == "pool" else strides
     # (2, 6, 12, 3) is tiled exactly by every pool size here: the reshape fast path.
     for x_shape in [(2, 7, 6, 3), (1, 8, 9, 2), (2, 6, 12, 3)]:
-        x = rng.standard_normal(x_shape)
+        x = in_layout(rng.standard_normal(x_shape), layout)
         y, cache = pool2d_forward(x, pool_size, strides, padding, mode)
+        assert is_channel_major(y) == (layout == "channel_major")
         np.testing.assert_allclose(y, reference.pool2d_reference(x, pool_size, strides, padding, mode), atol=1e-12)
         dy = rng.standard_normal(y.shape)
         np.testing.assert_allclose(
@@ -440,10 +506,11 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum_only():
 
 @pytest.mark.parametrize("pool_size, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 2), (3, 2), "same"),
                                                         ((2, 2), (1, 1), "same"), ((3, 3), (2, 2), "valid")])
-def test_max_pool_ties_after_relu_follow_the_first_maximum_rule(pool_size, strides, padding):
+@pytest.mark.parametrize("layout", ["nhwc", "channel_major"])
+def test_max_pool_ties_after_relu_follow_the_first_maximum_rule(pool_size, strides, padding, layout):
     # ReLU outputs are full of exact zeros: whole windows tie. Small integers add more ties.
     rng = np.random.default_rng(11)
-    x = np.maximum(rng.integers(-3, 3, size=(2, 6, 8, 3)), 0).astype(np.float64)
+    x = in_layout(np.maximum(rng.integers(-3, 3, size=(2, 6, 8, 3)), 0).astype(np.float64), layout)
     y, cache = pool2d_forward(x, pool_size, strides, padding, "max")
     dy = rng.standard_normal(y.shape)
     np.testing.assert_array_equal(y, reference.pool2d_reference(x, pool_size, strides, padding, "max"))

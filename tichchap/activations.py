@@ -46,7 +46,7 @@ class ReLU(Activation):
         dA, a = np.asarray(dA), np.asarray(a)
         if dA.shape != a.shape or dA.ndim == 0:
             return dA * (a > 0)
-        dZ = np.empty(dA.shape, dtype=np.result_type(dA, a.dtype))
+        dZ = np.empty_like(dA, dtype=np.result_type(dA, a.dtype))  # in dA's layout (channel-major stays so)
         parallel.for_rows(lambda dz_rows, da_rows, a_rows: np.multiply(da_rows, a_rows > 0, out=dz_rows), dZ, dA, a)
         return dZ
 

@@ -1,6 +1,8 @@
 """Pure array kernels (no state, no layers): padding arithmetic, convolution, pooling.
 
-Everything here works on NHWC NumPy arrays and keeps the input's dtype. ``reference`` holds slow
+Everything here works on NHWC-shaped NumPy arrays and keeps the input's dtype. Convolutions with
+few channels on big images return channel-major views ((C, N, H, W) memory, NHWC shape; see
+``is_channel_major``), which every NumPy operation reads as any other array. ``reference`` holds slow
 loop versions of the same maths, for reading and for the tests.
 """
 
@@ -11,6 +13,7 @@ from .conv import (
     depthwise_conv2d_backward,
     depthwise_conv2d_forward,
     im2col,
+    is_channel_major,
 )
 from .padding import conv_output_size, pad2d, resolve_padding, same_padding
 from .pool import pool2d_backward, pool2d_forward
@@ -23,6 +26,7 @@ __all__ = [
     "depthwise_conv2d_backward",
     "depthwise_conv2d_forward",
     "im2col",
+    "is_channel_major",
     "pad2d",
     "pool2d_backward",
     "pool2d_forward",

@@ -81,7 +81,8 @@ def method(x_shape, kernel_shape, strides, padding, pooling):
     pool, pool_strides, pool_padding = _pair(pooling[0], "pool_size"), _pair(pooling[1], "strides"), pooling[2]
     (ph, pw) = pool
     ho, wo = (conv_output_size(size, k, s, padding) for size, k, s in zip(x_shape[1:3], (kh, kw), (sh, sw)))
-    if pool_strides != pool or pool_padding != "valid" or _winograd_applies(kernel_shape, (sh, sw), x_shape[0] * ho * wo):
+    if (pool_strides != pool or pool_padding != "valid" or _winograd_applies(kernel_shape, (sh, sw), x_shape[0] * ho * wo)
+            or conv._channel_major_applies(kernel_shape, x_shape[0] * ho * wo, 4)):
         return "layers"
     growth = (kh + sh * (ph - 1)) * (kw + sw * (pw - 1)) / (kh * kw)
     if (c_in <= COMBINED_MAX_C_IN and growth <= COMBINED_MAX_GROWTH
@@ -158,7 +159,7 @@ def conv2d_maxpool_backward(dy, cache, compute_dx=True):
     parallel.copy(dz_image[:, : hq * ph, : wq * pw].reshape(n, hq, ph, wq, pw, c_out),
                   dz.reshape(ph, pw, n, hq, wq, c_out).transpose(2, 3, 0, 4, 1, 5))
     dx = np.empty(cache["x_shape"], dtype=dz.dtype)
-    return _input_gradient(dz_image.reshape(-1, c_out), kernel, (n, ho, wo), cache["strides"], cache["pads"], dx), \
+    return _input_gradient(dz_image, kernel, cache["strides"], cache["pads"], dx), \
         dkernel, dbias
 
 

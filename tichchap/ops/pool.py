@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from . import parallel
-from .conv import _crop, _pair
+from .conv import _crop, _pair, channel_major, is_channel_major
 from .padding import conv_output_size, pad2d, resolve_padding
 
 POOL_MODES = ("max", "avg")
@@ -188,6 +188,12 @@ def pool2d_forward(x, pool_size, strides, padding, mode, keep_argmax=True):
     ph, pw = _pair(pool_size, "pool_size")
     sh, sw = _pair(strides, "strides")
     n, h, w, c = x.shape
+    if c > 1 and is_channel_major(x):
+        # A channel-major input (a thin convolution's output) is C*N planes of one channel each:
+        # pooled as such, memory is read in order, and the output is channel-major too.
+        y, planes_cache = pool2d_forward(x.transpose(3, 0, 1, 2).reshape(c * n, h, w, 1), pool_size, strides, padding,
+                                         mode, keep_argmax)
+        return y.reshape(c, n, *y.shape[1:3]).transpose(1, 2, 3, 0), {"planes_of": x.shape, "planes": planes_cache}
     pads = resolve_padding((h, w), (ph, pw), (sh, sw), padding)
     ho = conv_output_size(h, ph, sh, padding)
     wo = conv_output_size(w, pw, sw, padding)
@@ -225,6 +231,10 @@ def pool2d_backward(dy, cache):
     Max: each ``dy`` goes to the (first) argmax of its window. Avg: each ``dy / count`` goes to
     every real input of its window. ``dy`` is never modified.
     """
+    if "planes_of" in cache:  # pooled as channel planes (a channel-major input)
+        n, h, w, c = cache["planes_of"]
+        planes = channel_major(dy).reshape(c * n, *dy.shape[1:3], 1)
+        return pool2d_backward(planes, cache["planes"]).reshape(c, n, h, w).transpose(1, 2, 3, 0)
     if cache.get("tiled"):
         return _max_pool_tiled_backward(dy, cache)
     ph, pw = cache["pool"]
