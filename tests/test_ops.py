@@ -137,19 +137,21 @@ STRIDES = [(1, 1), (2, 2), (3, 3), (2, 1)]
 CONV_CASES = [((2, 7, 6, 3), True), ((3, 8, 9, 2), False), ((2, 8, 7, 1), True), ((1, 6, 9, 1), False)]
 
 
-@pytest.fixture(params=["per_offset", "channel_major"])
+@pytest.fixture(params=["per_offset", "channel_major_rows", "channel_major_images_innermost"])
 def input_gradient_method(request, monkeypatch):
-    """Run a test with each of conv2d_backward's two ways to the input gradient: per kernel offset,
-    or channel-major (chosen for few input channels)."""
+    """Run a test with each of conv2d_backward's ways to the input gradient: per kernel offset, or
+    channel-major (chosen for few input channels), its blocks in rows or with the images innermost
+    (chosen for small images)."""
     import tichchap.ops.conv as conv_module
 
     monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_MAX_C_IN", 0 if request.param == "per_offset" else 10**6)
+    monkeypatch.setattr(conv_module, "IMAGE_MINOR_MIN_WIDENING", 0 if request.param.endswith("innermost") else np.inf)
     calls = []
     original = conv_module._input_gradient_channel_major
     monkeypatch.setattr(conv_module, "_input_gradient_channel_major",
                         lambda *args: calls.append(1) or original(*args))
     yield request.param
-    assert bool(calls) == (request.param == "channel_major"), "not the method under test"
+    assert bool(calls) == (request.param != "per_offset"), "not the method under test"
 
 
 @pytest.mark.parametrize("padding", PADDINGS)

@@ -174,6 +174,14 @@ def _input_gradient(dy, kernel, strides, pads, out):
     return parallel.copy(out, _crop(dxp, pads, h, w))
 
 
+# Where widening dY's rows from Wo to Wq would add this much work or more (small images), the
+# channel-major input gradient puts the images innermost instead. ms, rows of Wq against images
+# innermost: small_cnn's conv2, combined (5x5 -> 14x14 at stride 2, Wq/Wo = 1.4) 1.16 / 0.88, the
+# plain one (10x10 -> 14x14) 1.32 / 1.01; 28x28x16 "same" (1.07) 17.1 / 20.1; food_net's 56x56x16
+# (4 images, 1.04) 0.54 / 0.93; 24x24 -> 28x28x1 (1.17) 1.9 / 9.9.
+IMAGE_MINOR_MIN_WIDENING = 1.25
+
+
 def _input_gradient_channel_major(dy, kernel, strides, padded_shape, pads, out):
     """``dX`` for few input channels, where the per-offset products (C_in output columns) run far
     below BLAS' peak.
@@ -188,37 +196,56 @@ def _input_gradient_channel_major(dy, kernel, strides, padded_shape, pads, out):
     ``(i // sh)*Wq + j // sw``. The zero columns add 0.0 to the positions they wrap onto (one spare
     row per sub-plane keeps the last run in bounds). The adds run kh*kw times over runs Ho*Wq long
     (instead of C_in), split over channels between threads; transposing copies interleave the
-    sub-planes into NHWC ``out``.
+    sub-planes into ``out`` (NHWC or channel-major). For small images (IMAGE_MINOR_MIN_WIDENING),
+    the images go innermost instead: ``B[i, j, c, oh, ow, n]``, whose rows land on runs of Wo*N
+    floats with no widening.
     """
     kh, kw, c_in, c_out = kernel.shape
     n, ho, wo, _ = dy.shape
     sh, sw = strides
     _, hp, wp, _ = padded_shape
     hq, wq = -(-hp // sh), -(-wp // sw)
-    run = ho * wq
-    dy_wide = _zeros_in_layout_of(dy, (n, ho, wq, c_out))
-    dy_wide[:, :, :wo] = dy
-    # dY as (C_out, N*Ho*Wq) rows: a view in either layout (n, ho, wq merge), which BLAS reads as is.
-    contributions = (kernel.reshape(kh * kw * c_in, c_out) @ dy_wide.transpose(3, 0, 1, 2).reshape(c_out, -1)).reshape(
-        kh * kw, c_in, n, run)
-    planes = np.zeros((sh, sw, c_in, n, (hq + 1) * wq), dtype=out.dtype)
+    weights = kernel.reshape(kh * kw * c_in, c_out)
+    if wq >= IMAGE_MINOR_MIN_WIDENING * wo and not is_channel_major(out):
+        # Images innermost, (c, y, x, n): each offset's block lands on runs of Wo*N floats, no
+        # widening needed. dY is copied to (C_out, Ho, Wo, N) for the product.
+        dy_t = np.empty((c_out, ho, wo, n), dtype=dy.dtype)
+        np.copyto(dy_t, dy.transpose(3, 1, 2, 0))
+        contributions = (weights @ dy_t.reshape(c_out, -1)).reshape(kh * kw, c_in, ho, wo * n)
+        planes = np.zeros((sh, sw, c_in, hq, wq * n), dtype=out.dtype)
 
-    def add_offsets(c0, c1):
-        for i in range(kh):
-            for j in range(kw):
-                start = (i // sh) * wq + j // sw
-                planes[i % sh, j % sw, c0:c1, :, start : start + run] += contributions[i * kw + j, c0:c1]
+        def add_offsets(c0, c1):
+            for i in range(kh):
+                for j in range(kw):
+                    r, k = i // sh, (j // sw) * n
+                    planes[i % sh, j % sw, c0:c1, r : r + ho, k : k + wo * n] += contributions[i * kw + j, c0:c1]
 
-    parallel.for_blocks(add_offsets, c_in, 2 * contributions.nbytes)
+        parallel.for_blocks(add_offsets, c_in, 2 * contributions.nbytes)
+        phase = planes.reshape(sh, sw, c_in, hq, wq, n).transpose(0, 1, 5, 3, 4, 2)  # (sh, sw, n, y, x, c)
+    else:
+        run = ho * wq
+        dy_wide = _zeros_in_layout_of(dy, (n, ho, wq, c_out))
+        dy_wide[:, :, :wo] = dy
+        # dY as (C_out, N*Ho*Wq) rows: a view in either layout (n, ho, wq merge), which BLAS reads as is.
+        contributions = (weights @ dy_wide.transpose(3, 0, 1, 2).reshape(c_out, -1)).reshape(kh * kw, c_in, n, run)
+        planes = np.zeros((sh, sw, c_in, n, (hq + 1) * wq), dtype=out.dtype)
+
+        def add_offsets(c0, c1):
+            for i in range(kh):
+                for j in range(kw):
+                    start = (i // sh) * wq + j // sw
+                    planes[i % sh, j % sw, c0:c1, :, start : start + run] += contributions[i * kw + j, c0:c1]
+
+        parallel.for_blocks(add_offsets, c_in, 2 * contributions.nbytes)
+        phase = planes.reshape(sh, sw, c_in, n, hq + 1, wq).transpose(0, 1, 3, 4, 5, 2)  # (sh, sw, n, y, x, c)
     (top, _), (left, _) = pads
     h, w = out.shape[1:3]
-    planes = planes.reshape(sh, sw, c_in, n, hq + 1, wq)
     for p in range(sh):  # out row y is padded row y + top: sub-plane row (y + top) // sh
         for q in range(sw):
             y0, x0 = (p - top) % sh, (q - left) % sw  # the first out row / column in this phase
             rows, cols = len(range(y0, h, sh)), len(range(x0, w, sw))
             r0, k0 = (y0 + top) // sh, (x0 + left) // sw
-            parallel.copy(out[:, y0::sh, x0::sw], planes[p, q, :, :, r0 : r0 + rows, k0 : k0 + cols].transpose(1, 2, 3, 0))
+            parallel.copy(out[:, y0::sh, x0::sw], phase[p, q, :, r0 : r0 + rows, k0 : k0 + cols])
     return out
 
 
