@@ -364,8 +364,13 @@ def _channel_major_cols(xc, kernel_hw, strides, pads, out_hw, ones_row):
 # channel-major: the input as (C, N, H, W), im2col transposed (_channel_major_cols) and the
 # output as (C_out, N, Ho, Wo) = W.T @ cols_t, returned as an NHWC-shaped view of that memory.
 # The next such layer then reads its input without a copy, and NumPy's elementwise operations
-# (ReLU, its mask) keep the layout. food_net's layers, forward ms, NHWC im2col against
-# channel-major: ...
+# (ReLU, its mask) keep the layout. food_net's layers, batch 128, NHWC im2col against
+# channel-major (input already channel-major), ms forward / backward (weights and input):
+#   112x112, 3 -> 8      29.5 / 55.8      12.6 / 32.4
+#   112x112, 8 -> 8      40.0 / 81.1      29.8 / 68.1
+#   56x56, 8 -> 16       11.8 / 27.9       9.0 / 23.4
+#   56x56, 16 -> 16      18.1 / 40.6      17.2 / 41.6
+# and the transposing copies between layers are gone. Whole food_net step: 444 -> 367 ms.
 CHANNEL_MAJOR_CONV_MAX_C_IN = 16
 CHANNEL_MAJOR_CONV_MAX_C_OUT = 16
 
@@ -396,16 +401,18 @@ def _conv2d_channel_major_backward(dy, cache, compute_dx):
     kh, kw, c_in, c_out = kernel.shape
     xc, bias_in_cols = cache["xc"], cache["bias_in_cols"]
     dyc = channel_major(dy)
-    dweights_t = np.zeros((c_out, kh * kw * c_in + bias_in_cols), dtype=np.result_type(dy, kernel))
+    # (K, L) @ (L, C_out) against (C_out, L) @ (L, K), ms for food_net's layers (one-off A/B):
+    # 8 -> 8 29.9 / 33.0, 16 -> 16 17.7 / 20.8, 8 -> 16 10.6 / 10.7, 3 -> 8 16.3 / 14.9 and 27.0 / 28.5.
+    dweights = np.zeros((kh * kw * c_in + bias_in_cols, c_out), dtype=np.result_type(dy, kernel))
     for n0, n1, cols_t in _channel_major_cols(xc, (kh, kw), cache["strides"], cache["pads"], dy.shape[1:3],
                                               bias_in_cols):
-        dweights_t += dyc[:, n0:n1].reshape(c_out, -1) @ cols_t.T
-    dkernel = dweights_t[:, : kh * kw * c_in].T.reshape(kernel.shape)
-    dbias = dweights_t[:, -1].copy() if bias_in_cols else None
+        dweights += cols_t @ dyc[:, n0:n1].reshape(c_out, -1).T
+    dkernel = dweights[: kh * kw * c_in].reshape(kernel.shape)
+    dbias = dweights[-1] if bias_in_cols else None
     if not compute_dx:
         return None, dkernel, dbias
     dy = dyc.transpose(1, 2, 3, 0)
-    dx = np.empty(xc.shape, dtype=dweights_t.dtype).transpose(1, 2, 3, 0)
+    dx = np.empty(xc.shape, dtype=dweights.dtype).transpose(1, 2, 3, 0)
     for n0, n1 in _chunks(dy.shape[0], dy[0].size * kh * kw * c_in // c_out * dy.itemsize):
         _input_gradient(dy[n0:n1], kernel, cache["strides"], cache["pads"], dx[n0:n1])
     return dx, dkernel, dbias
