@@ -7,7 +7,11 @@ Variants, each against the code as it ships:
 - ``layers one by one``: a Conv2D read by a MaxPooling2D runs as two layers again, its ReLU
   before the pooling (no ops/conv_pool.py);
 - ``no combined kernel``: the fused Conv2D + MaxPooling2D never takes the combined kernel
-  (window-major rows or the layers instead).
+  (window-major rows or the layers instead);
+- ``NHWC thin layers``: big convolutions with few channels stay NHWC (no channel-major path,
+  ``CHANNEL_MAJOR_CONV_MAX_C_IN`` in ops/conv.py): food_net's;
+- ``dY rows widened``: the channel-major input gradient never puts the images innermost
+  (``IMAGE_MINOR_MIN_WIDENING``): small_cnn's conv2.
 
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
@@ -31,13 +35,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tichchap  # noqa: E402  (before NumPy, so its runtime settings apply)
 import numpy as np  # noqa: E402
 from tichchap import applications, config, layers  # noqa: E402
-from tichchap.ops import conv_pool  # noqa: E402
+from tichchap.ops import conv, conv_pool  # noqa: E402
 
 
 @contextlib.contextmanager
 def variant(name):
     """The code with one path turned off (``shipped``: as it is)."""
     forward_pooled, growth = layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH
+    thin, widening = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING
     try:
         if name == "im2col":
             config.set_winograd(False)
@@ -45,13 +50,18 @@ def variant(name):
             layers.Conv2D.forward_pooled = lambda self, *args, **kwargs: None  # the model then runs both layers
         elif name == "no combined kernel":
             conv_pool.COMBINED_MAX_GROWTH = 0
+        elif name == "NHWC thin layers":
+            conv.CHANNEL_MAJOR_CONV_MAX_C_IN = 0
+        elif name == "dY rows widened":
+            conv.IMAGE_MINOR_MIN_WIDENING = float("inf")
         yield
     finally:
         config.set_winograd(True)
         layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH = forward_pooled, growth
+        conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING = thin, widening
 
 
-VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel")
+VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "NHWC thin layers", "dY rows widened")
 
 
 def median_ms(step, calls):

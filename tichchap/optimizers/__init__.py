@@ -164,8 +164,7 @@ class Adam(Optimizer):
             scratch *= alpha
             wb -= scratch
 
-        # Sized by the weight alone: below ~1 MB (mlp's 100k weights) waking a thread costs more than it saves.
-        parallel.for_rows(block, w, g, m, v, nbytes=w.nbytes)
+        parallel.for_rows(block, w, g, m, v)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
