@@ -24,10 +24,12 @@ the bias as a last row, so ``[cols | 1] @ [W; b]`` is ``y`` with its bias and th
 No Python loop runs over images, pixels or channels; col2im loops over the kh*kw kernel offsets.
 Every array keeps the input's dtype (float32 stays float32).
 
-Two faster paths build on this one: stride-1 3x3 and 5x5 convolutions with many channels take
-Winograd's algorithm (:mod:`tichchap.ops.winograd`, chosen in :func:`conv2d_forward`), and a
-model computes a convolution whose only reader is a max pooling together with it
-(:mod:`tichchap.ops.conv_pool`). ``tichchap.config.set_winograd(False)`` keeps every convolution
+Faster paths build on this one: stride-1 3x3 and 5x5 convolutions with many channels take
+Winograd's algorithm (:mod:`tichchap.ops.winograd`, chosen in :func:`conv2d_forward`); big
+convolutions with few channels run channel-major, im2col transposed from (C, N, H, W) memory,
+and return their output as an NHWC-shaped view of (C_out, N, Ho, Wo) memory
+(:func:`channel_major`, CHANNEL_MAJOR_CONV_MAX_C_IN); and a model computes a convolution whose
+only reader is a max pooling together with it (:mod:`tichchap.ops.conv_pool`). ``tichchap.config.set_winograd(False)`` keeps every convolution
 on im2col (the pooled one too).
 
 >>> import numpy as np
@@ -397,6 +399,8 @@ def _conv2d_channel_major_forward(x, kernel, bias, out_hw, cache):
 
 
 def _conv2d_channel_major_backward(dy, cache, compute_dx):
+    """Backward of :func:`_conv2d_channel_major_forward`: dW from im2col rebuilt chunk by chunk,
+    dX channel-major (a view of (C_in, N, H, W) memory, as the forward pass' output)."""
     kernel = cache["kernel"]
     kh, kw, c_in, c_out = kernel.shape
     xc, bias_in_cols = cache["xc"], cache["bias_in_cols"]
@@ -545,6 +549,8 @@ def conv2d_backward(dy, cache, compute_dx=True):
     ``dbias`` is None when the forward pass had no bias. ``compute_dx=False`` skips the input
     gradient (``dx`` is None): a network's first layer needs none. ``dy`` is never modified.
     """
+    if "xc" in cache:  # before dy2d: reshaping a channel-major dY would copy it
+        return _conv2d_channel_major_backward(dy, cache, compute_dx)
     kernel = cache["kernel"]
     kh, kw, c_in, c_out = kernel.shape
     sh, sw = cache["strides"]
@@ -555,8 +561,6 @@ def conv2d_backward(dy, cache, compute_dx=True):
     dtype = np.result_type(dy, kernel)
 
     k = kh * kw * c_in
-    if "xc" in cache:
-        return _conv2d_channel_major_backward(dy, cache, compute_dx)
     if "winograd_tiles" in cache:
         spread = winograd.output_gradient_tiles(dy, kh)
         dkernel = winograd.weight_gradient(cache["winograd_tiles"], spread, kh)
