@@ -16,7 +16,8 @@ Variants, each against the code as it ships:
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
 
-Each round times every variant for a few steps; the table gives medians over rounds in ms and
+Each round times every variant for a few steps, starting each round at the next variant (the
+first in a round measured up to 5 % slow); the table gives medians over rounds in ms and
 the ratio to the shipped code (above 1.0: the path saves that factor). The machine drifts (see
 benchmarks/README.md): compare within one run, not across runs.
 """
@@ -85,8 +86,8 @@ def measure(name, rounds, batch):
              "infer": lambda: model.predict(x, batch_size=batch, verbose=0)}
     calls = max(2, int(0.5 / max(1e-4, time_once(steps["train"]))))
     results = {(mode, v): [] for mode in steps for v in VARIANTS}
-    for _ in range(rounds):
-        for v in VARIANTS:
+    for r in range(rounds):
+        for v in VARIANTS[r % len(VARIANTS):] + VARIANTS[: r % len(VARIANTS)]:  # no variant always first
             with variant(v):
                 for mode, step in steps.items():
                     results[mode, v].append(median_ms(step, calls))
