@@ -11,7 +11,9 @@ Variants, each against the code as it ships:
 - ``NHWC thin layers``: big convolutions with few channels stay NHWC (no channel-major path,
   ``CHANNEL_MAJOR_CONV_MAX_C_IN`` in ops/conv.py): food_net's;
 - ``dY rows widened``: the channel-major input gradient never puts the images innermost
-  (``IMAGE_MINOR_MIN_WIDENING``): small_cnn's conv2.
+  (``IMAGE_MINOR_MIN_WIDENING``): small_cnn's conv2;
+- ``dX by adds``: the channel-major path's input gradient never a correlation of dY
+  (``DX_AS_CORRELATION_MIN_RATIO``): food_net's.
 
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
@@ -43,7 +45,7 @@ from tichchap.ops import conv, conv_pool  # noqa: E402
 def variant(name):
     """The code with one path turned off (``shipped``: as it is)."""
     forward_pooled, growth = layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH
-    thin, widening = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING
+    thin, widening, ratio = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO
     try:
         if name == "im2col":
             config.set_winograd(False)
@@ -55,14 +57,18 @@ def variant(name):
             conv.CHANNEL_MAJOR_CONV_MAX_C_IN = 0
         elif name == "dY rows widened":
             conv.IMAGE_MINOR_MIN_WIDENING = float("inf")
+        elif name == "dX by adds":
+            conv.DX_AS_CORRELATION_MIN_RATIO = float("inf")
         yield
     finally:
         config.set_winograd(True)
         layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH = forward_pooled, growth
-        conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING = thin, widening
+        conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO = (
+            thin, widening, ratio)
 
 
-VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "NHWC thin layers", "dY rows widened")
+VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "NHWC thin layers", "dY rows widened",
+            "dX by adds")
 
 
 def median_ms(step, calls):

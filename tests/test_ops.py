@@ -205,6 +205,7 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
 
     if layout == "nhwc":
         monkeypatch.setattr(conv_module, "CHANNEL_MAJOR_CONV_MAX_C_IN", 0)
+    monkeypatch.setattr(conv_module, "DX_AS_CORRELATION_MIN_RATIO", np.inf)  # the next test: the correlation
     rng = seeded_rng("chunked", padding, strides, use_bias)
     x = rng.standard_normal((5, 7, 6, 3))
     kernel = rng.standard_normal((3, 2, 3, 4))
@@ -218,6 +219,38 @@ def test_conv2d_chunked_path_for_large_layers_matches_reference(monkeypatch, pad
     dy = rng.standard_normal(y.shape)
     assert_backward_matches(conv2d_backward, dy, cache,
                             reference.conv2d_backward_reference(x, kernel, bias, strides, padding, dy))
+
+
+@pytest.mark.parametrize("padding", [*PADDINGS, ((2, 0), (1, 3))])
+@pytest.mark.parametrize("kernel_hw", [(3, 3), (3, 2), (1, 1)])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_channel_major_input_gradient_as_a_correlation_matches_reference(monkeypatch, padding, kernel_hw, use_bias):
+    # At stride 1 the channel-major path takes dX as dY correlated with the flipped kernel, padded
+    # by k - 1 - pad (a pad wider than the kernel makes that negative: dY rows never read).
+    import tichchap.ops.conv as conv_module
+
+    rng = seeded_rng("dx correlation", padding, kernel_hw, use_bias)
+    x = rng.standard_normal((5, 7, 6, 3))
+    kernel = rng.standard_normal((*kernel_hw, 3, 4))
+    bias = rng.standard_normal(4) if use_bias else None
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    monkeypatch.setattr(conv_module, "CHUNK_COLS_BYTES", 2 * 7 * 6 * 3 * int(np.prod(kernel_hw)) * 8)
+    monkeypatch.setattr(conv_module, "DX_AS_CORRELATION_MIN_RATIO", 0)
+    called = []
+    original = conv_module._input_gradient
+    monkeypatch.setattr(conv_module, "_input_gradient", lambda *args: called.append(1) or original(*args))
+    y, cache = conv2d_forward(x, kernel, bias, 1, padding)
+    assert "xc" in cache
+    dy = rng.standard_normal(y.shape)
+    if isinstance(padding, str):
+        want = reference.conv2d_backward_reference(x, kernel, bias, 1, padding, dy)
+    else:  # explicit pads: the reference on the input padded so, its gradient cropped
+        (top, bottom), (left, right) = padding
+        xp = np.pad(x, ((0, 0), *padding, (0, 0)))
+        dxp, dk, db = reference.conv2d_backward_reference(xp, kernel, bias, 1, "valid", dy)
+        want = (dxp[:, top : top + 7, left : left + 6], dk, db)
+    assert_backward_matches(conv2d_backward, dy, cache, want)
+    assert not called
 
 
 # ------------------------------------------------------------------ Conv2D + ReLU + MaxPooling2D in one step
