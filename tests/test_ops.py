@@ -556,6 +556,32 @@ def test_max_pool_ties_after_relu_follow_the_first_maximum_rule(pool_size, strid
     )
 
 
+@pytest.mark.parametrize("pool_size", [(2, 2), (3, 2), (1, 2)])
+def test_max_pool_backward_by_uint64_pairs_is_bit_exact(pool_size):
+    """One float32 channel, windows two wide (channel-major planes): dY moves into place as bits,
+    one uint64 per window row. Each window's dY, -0.0, inf and NaN included, lands bit for bit on
+    its first maximum (ReLU zeros make whole windows tie); every other position is +0.0."""
+    ph, pw = pool_size
+    rng = np.random.default_rng(21)
+    x = np.maximum(rng.integers(-2, 3, size=(3, 4 * ph, 8, 1)), 0).astype(np.float32)
+    y, cache = pool2d_forward(x, pool_size, pool_size, "valid", "max")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dy.flat[:4] = [-0.0, np.inf, -np.inf, np.nan]
+    expected = np.zeros(x.shape, np.float32)
+    for n, i, j in itertools.product(*map(range, y.shape[:3])):
+        window = x[n, i * ph : (i + 1) * ph, j * pw : (j + 1) * pw, 0]
+        a, b = np.unravel_index(np.argmax(window), window.shape)  # the first maximum, row-major
+        expected[n, i * ph + a, j * pw + b, 0] = dy[n, i, j, 0]
+    np.testing.assert_array_equal(pool2d_backward(dy, cache).view(np.uint32), expected.view(np.uint32))
+
+
+def test_numpy_shifts_past_the_width_give_zero():
+    # The pairs backward above relies on it (a shift by 64-96 bits clears a window row).
+    a = np.array([5, 0xFFFFFFFF, 1], np.uint32)
+    np.testing.assert_array_equal(np.left_shift(a, np.array([64, 96, 32], np.uint8), dtype=np.uint64),
+                                  np.array([0, 0, 1 << 32], np.uint64))
+
+
 def test_same_pooling_padding_never_wins_and_averages_real_inputs_only():
     x = -np.ones((1, 3, 3, 1))  # all negative: a zero pad would win a max
     y, _ = pool2d_forward(x, 2, 2, "same", "max")

@@ -22,6 +22,8 @@ images, pixels or channels.
 [[5.0, 7.0], [13.0, 15.0]]
 """
 
+import sys
+
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
@@ -128,6 +130,8 @@ def _max_pool_tiled_backward(dy, cache):
         _max_pool_tiled(cache.pop("x"), cache, keep_argmax=True)
     row_index, col_index = cache["row_index"], cache["col_index"]
     dx = np.empty((n, ho, ph, wo, pw, c), dtype=dy.dtype)  # every element is written below
+    if (c, pw, dx.dtype) == (1, 2, np.float32):
+        return _max_pool_pairs_backward(dy, row_index, col_index, dx).reshape(n, h, w, c)
 
     def block(r0, r1):
         g, rows, cols, d = dy[:, r0:r1], row_index[:, r0:r1], col_index[:, r0:r1], dx[:, r0:r1]
@@ -138,6 +142,34 @@ def _max_pool_tiled_backward(dy, cache):
 
     parallel.for_blocks(block, ho, 2 * dx.nbytes)
     return dx.reshape(n, h, w, c)
+
+
+# Which of a pair of float32s in one uint64 its higher 32 bits hold: the second on a
+# little-endian machine.
+_SECOND_OF_PAIR_IS_HIGH = sys.byteorder == "little"
+
+
+def _max_pool_pairs_backward(dy, row_index, col_index, dx):
+    """The tiled max pooling's backward for one channel of float32 (the C*N planes a channel-major
+    input is pooled as) and windows two columns wide: each window row's two inputs are adjacent,
+    ONE uint64. dY's bits go into place by a single shift per window row: by 0 or 32 bits to the
+    maximum's column, or by 64 or more (to nothing: NumPy's shifts past the width give 0) in the
+    rows that do not hold it. One pass of contiguous 8-byte writes per window row, where the
+    general path writes every other float twice; bit-exact, its zeros +0.0."""
+    n, ho, ph, wo = dx.shape[:4]
+    pairs = dx.reshape(n, ho, ph, wo * 2).view(np.uint64)  # (n, ho, ph, wo)
+    bits = dy[..., 0].view(np.uint32)
+    columns = col_index[..., 0] if _SECOND_OF_PAIR_IS_HIGH else 1 - col_index[..., 0]  # (n, ho, ph, wo)
+
+    def block(r0, r1):
+        for i in range(ph):
+            shift = np.left_shift(columns[:, r0:r1, i], 5)  # uint8: 0 or 32
+            elsewhere = np.not_equal(row_index[:, r0:r1, :, 0], i).view(np.uint8)
+            shift |= np.left_shift(elsewhere, 6, out=elsewhere)  # + 64 where the maximum is in another row
+            np.left_shift(bits[:, r0:r1], shift, out=pairs[:, r0:r1, i], dtype=np.uint64)
+
+    parallel.for_blocks(block, ho, 2 * dx.nbytes)
+    return dx
 
 
 def _max_pool_windows(x, cache, keep_argmax):
