@@ -29,8 +29,9 @@ Winograd's algorithm (:mod:`tichchap.ops.winograd`, chosen in :func:`conv2d_forw
 convolutions with few channels run channel-major, im2col transposed from (C, N, H, W) memory,
 and return their output as an NHWC-shaped view of (C_out, N, Ho, Wo) memory
 (:func:`channel_major`, CHANNEL_MAJOR_CONV_MAX_C_IN); and a model computes a convolution whose
-only reader is a max pooling together with it (:mod:`tichchap.ops.conv_pool`). ``tichchap.config.set_winograd(False)`` keeps every convolution
-on im2col (the pooled one too).
+only reader is a max pooling together with it (:mod:`tichchap.ops.conv_pool`).
+``tichchap.config.set_winograd(False)`` keeps every convolution off Winograd's path (the pooled
+one too).
 
 >>> import numpy as np
 >>> x = np.ones((1, 4, 5, 2), np.float32); k = np.ones((3, 3, 2, 4), np.float32)
@@ -438,7 +439,7 @@ def _conv2d_channel_major_backward(dy, cache, compute_dx):
         return dxc.transpose(1, 2, 3, 0), dkernel, dbias
     dy = dyc.transpose(1, 2, 3, 0)
     dx = np.empty(xc.shape, dtype=dweights.dtype).transpose(1, 2, 3, 0)
-    for n0, n1 in _chunks(dy.shape[0], dy[0].size * kh * kw * c_in // c_out * dy.itemsize):
+    for n0, n1 in _chunks(dy.shape[0], dy.shape[1] * dy.shape[2] * kh * kw * c_in * dy.itemsize):
         _input_gradient(dy[n0:n1], kernel, cache["strides"], cache["pads"], dx[n0:n1])
     return dx, dkernel, dbias
 
