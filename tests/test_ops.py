@@ -407,6 +407,15 @@ def test_winograd_transforms_compute_a_correlation(m, r):
     np.testing.assert_allclose(at @ ((g @ taps) * (bt @ inputs)), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("m, r", [(4, 5), (6, 3)])
+def test_winograd_bias_position_reaches_every_output_once(m, r):
+    # correlate() adds the bias to the products at one position: AT's column there must be all ones.
+    at = winograd.transforms(m, r)[0]
+    row, column = divmod(winograd._ONES_POSITION, winograd.TILE)
+    assert row == column
+    np.testing.assert_array_equal(at[:, column], np.ones(m))
+
+
 def test_winograd_transforms_share_bt_across_tile_splits():
     # The weight gradient reuses the forward pass' transformed tiles: F(4, 5) and F(5, 4) must agree.
     np.testing.assert_array_equal(winograd.transforms(4, 5)[2], winograd.transforms(5, 4)[2])

@@ -505,9 +505,7 @@ def _conv2d_winograd_forward(x, kernel, bias, out_hw, cache):
     """Conv2D by Winograd's F(m, r); keeps the transformed input tiles for the weight gradient."""
     xp = pad2d(x, cache["pads"])
     tiles = winograd.input_tiles(xp, winograd.TILE + 1 - kernel.shape[0], *out_hw)
-    y = winograd.correlate(tiles, kernel, (x.shape[0], *out_hw))
-    if bias is not None:
-        parallel.ufunc(np.add, y, bias.astype(y.dtype, copy=False), out=y)
+    y = winograd.correlate(tiles, kernel, bias, (x.shape[0], *out_hw))
     cache["winograd_tiles"] = tiles
     return y
 

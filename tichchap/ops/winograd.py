@@ -163,12 +163,21 @@ def kernel_tiles(kernel):
     return _both_sides(g.astype(kernel.dtype), kernel).reshape(TILE * TILE, *kernel.shape[2:])
 
 
-def correlate(tiles, kernel, out_nhw):
+# Where POINTS has 1, AT's column is all ones (1**i): a constant added to the products at that
+# position on both axes is added to every output. The bias goes there, onto P * C_out sums,
+# instead of a pass over the output.
+_ONES_POSITION = POINTS.index(1) * (TILE + 1)
+
+
+def correlate(tiles, kernel, bias, out_nhw):
     """Valid, stride-1 correlation of a padded NHWC input, given as its :func:`input_tiles`, with
-    a square (r, r, C_in, C_out) ``kernel``: ``(N, Ho, Wo, C_out)`` for ``out_nhw`` (N, Ho, Wo)."""
+    a square (r, r, C_in, C_out) ``kernel``, plus ``bias`` (or None): ``(N, Ho, Wo, C_out)`` for
+    ``out_nhw`` (N, Ho, Wo)."""
     r = kernel.shape[0]
     m = TILE + 1 - r
     products = np.matmul(tiles, kernel_tiles(kernel))  # (64, P, C_out)
+    if bias is not None:
+        products[_ONES_POSITION] += bias.astype(products.dtype, copy=False)
     at, _, _ = transforms(m, r)
     n, ho, wo = out_nhw
     ty, tx = _tiles_needed(ho, m), _tiles_needed(wo, m)
