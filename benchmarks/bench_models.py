@@ -219,11 +219,12 @@ def alternate(tc_fn, torch_fn, windows, window_s, quiet_wait_s=0.0):
     window is preceded by a short pause, so neither side starts while the other's thread pool is
     still spinning on one of the two cores, and by one untimed call: the first call after the
     other framework's window can be slower (tichchap's food_net step: 346-391 ms against 290-300
-    after it), and a window of a slow model holds only 2-3 calls. The machine is shared: the CPU time other processes take during each window
-    is recorded, a pair of windows where they took more than QUIET_CORES is set aside and
-    repeated (up to 3 x ``windows`` pairs in all), and the medians come from the quiet pairs when
-    there are enough of them (else from all, flagged). Before each pair it waits for the machine
-    to go quiet, ``quiet_wait_s`` at most over the whole row."""
+    after it), and a window of a slow model holds only 2-3 calls. The machine is shared: the CPU
+    time other processes take during each window is recorded, a pair of windows where they took
+    more than QUIET_CORES is set aside and repeated (up to 3 x ``windows`` pairs in all), and the
+    medians come from the quiet pairs when there are enough of them (else from all, flagged).
+    Before each pair it waits for the machine to go quiet, ``quiet_wait_s`` at most over the
+    whole row."""
     per_call = {}
     for side, fn in (("tc", tc_fn), ("torch", torch_fn)):
         fn()
