@@ -375,7 +375,9 @@ def test_conv2d_maxpool_method_by_shape(monkeypatch):
     two = ((2, 2), (2, 2), "valid")
     assert conv_pool.method((128, 28, 28, 1), (5, 5, 1, 32), 1, "valid", two) == "combined"  # LeNet's conv1
     assert conv_pool.method((1, 28, 28, 1), (5, 5, 1, 32), 1, "valid", two) == "window_major"  # at batch 1
-    assert conv_pool.method((128, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "layers"  # Winograd's
+    assert conv_pool.method((128, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "winograd"  # LeNet's conv2
+    assert conv_pool.method((128, 14, 14, 32), (5, 5, 32, 64), 1, "valid", two) == "layers"  # 10x10: not whole tiles
+    assert conv_pool.method((128, 12, 12, 32), (5, 5, 32, 64), 1, "valid", ((3, 3), (3, 3), "valid")) == "layers"
     assert conv_pool.method((1, 12, 12, 32), (5, 5, 32, 64), 1, "valid", two) == "window_major"  # 32 channels
     assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 8), 1, "same", two) == "layers"  # food_net's: channel-major
     assert conv_pool.method((128, 112, 112, 8), (3, 3, 8, 32), 1, "same", two) == "combined"  # 32 channels out
@@ -393,6 +395,60 @@ def test_conv2d_maxpool_backward_needs_the_argmax(pooling):
     y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, None, 1, "valid", pooling, True, keep_argmax=False)
     with pytest.raises(RuntimeError, match="keep_argmax"):
         conv_pool.conv2d_maxpool_backward(np.ones_like(y), cache)
+
+
+# (x shape, kernel size, padding, pool): output tiles the pooling windows fall inside, F(4, 5)'s
+# 4x4 and F(6, 3)'s 6x6, one tile and several, 2x2 and 3x3 pools.
+WINOGRAD_POOL_CASES = [
+    ((2, 12, 12, 3), 5, "valid", (2, 2)),
+    ((1, 8, 4, 2), 5, "same", (2, 2)),
+    ((2, 12, 6, 2), 3, "same", (3, 3)),
+    ((1, 8, 14, 1), 3, "valid", (2, 2)),
+]
+
+
+@pytest.mark.parametrize("case", WINOGRAD_POOL_CASES)
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_maxpool_in_winograd_tiles_matches_the_three_reference_steps(winograd_forced, case, relu, use_bias):
+    x_shape, r, padding, pool = case
+    rng = seeded_rng("winograd pool", case, relu, use_bias)
+    x = rng.standard_normal(x_shape)
+    kernel = rng.standard_normal((r, r, x_shape[3], 5))
+    bias = rng.standard_normal(5) if use_bias else None
+    pooling = (pool, pool, "valid")
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, padding, pooling, relu, keep_argmax=True)
+    assert cache["method"] == "winograd" and y.flags.c_contiguous
+    z = reference.conv2d_reference(x, kernel, bias, 1, padding)
+    a = np.maximum(z, 0) if relu else z
+    np.testing.assert_allclose(y, reference.pool2d_reference(a, *pooling, "max"), atol=1e-10)
+    inference, _ = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, padding, pooling, relu, keep_argmax=False)
+    np.testing.assert_array_equal(inference, y)
+    dy = rng.standard_normal(y.shape)
+    dz = reference.pool2d_backward_reference(a, *pooling, "max", dy) * ((z > 0) if relu else 1)
+    assert_backward_matches(conv_pool.conv2d_maxpool_backward, dy, cache,
+                            reference.conv2d_backward_reference(x, kernel, bias, 1, padding, dz), atol=1e-10)
+
+
+def test_conv2d_maxpool_in_winograd_tiles_is_the_layers_result_in_float32():
+    # LeNet's conv2 as it runs: the same products and transforms as conv2d_forward's, so the same
+    # float32 outputs bit for bit; the gradients add the same products, dbias in another order.
+    rng = seeded_rng("winograd pool float32")
+    x = rng.standard_normal((32, 12, 12, 32)).astype(np.float32)
+    kernel = (rng.standard_normal((5, 5, 32, 64)) / 40).astype(np.float32)
+    bias = rng.standard_normal(64).astype(np.float32)
+    pooling = ((2, 2), (2, 2), "valid")
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, "valid", pooling, True, keep_argmax=True)
+    assert cache["method"] == "winograd"
+    z, conv_cache = conv2d_forward(x, kernel, bias, 1, "valid")
+    pooled, pool_cache = pool2d_forward(z, *pooling, "max")
+    np.testing.assert_array_equal(y, np.maximum(pooled, 0))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    got = conv_pool.conv2d_maxpool_backward(dy, cache)
+    want = conv2d_backward(pool2d_backward(dy * (pooled > 0), pool_cache), conv_cache)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-6 * np.abs(w).max())
 
 
 # ------------------------------------------------------------------ Winograd

@@ -510,6 +510,16 @@ def _conv2d_winograd_forward(x, kernel, bias, out_hw, cache):
     return y
 
 
+def _conv2d_winograd_backward(spread, dbias, cache, compute_dx):
+    """``(dx, dkernel, dbias)`` of a Winograd convolution from dY's spread tiles
+    (:func:`winograd.output_gradient_tiles`) and the bias gradient, computed by the caller."""
+    kernel = cache["kernel"]
+    dkernel = winograd.weight_gradient(cache["winograd_tiles"], spread, kernel.shape[0])
+    if not compute_dx:
+        return None, dkernel, dbias
+    return winograd.input_gradient(spread, kernel, cache["out_shape"], cache["x_shape"], cache["pads"]), dkernel, dbias
+
+
 def conv2d_forward(x, kernel, bias, strides, padding):
     """Conv2D forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
 
@@ -582,11 +592,8 @@ def conv2d_backward(dy, cache, compute_dx=True):
 
     k = kh * kw * c_in
     if "winograd_tiles" in cache:
-        spread = winograd.output_gradient_tiles(dy, kh)
-        dkernel = winograd.weight_gradient(cache["winograd_tiles"], spread, kh)
         dbias = _column_sums(dy2d) if cache["has_bias"] else None
-        dx = winograd.input_gradient(spread, kernel, dy.shape, x_shape, pads) if compute_dx else None
-        return dx, dkernel, dbias
+        return _conv2d_winograd_backward(winograd.output_gradient_tiles(dy, kh), dbias, cache, compute_dx)
     if "cols" in cache or "cols_t" in cache:  # the im2col matrix was kept (cols_t: transposed, C_in == 1)
         dweights = cache["cols_t"] @ dy2d if "cols_t" in cache else cache["cols"].T @ dy2d  # (K [+1], C_out)
         dkernel = dweights[:k].reshape(kernel.shape)

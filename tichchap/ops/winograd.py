@@ -173,6 +173,12 @@ def correlate(tiles, kernel, bias, out_nhw):
     """Valid, stride-1 correlation of a padded NHWC input, given as its :func:`input_tiles`, with
     a square (r, r, C_in, C_out) ``kernel``, plus ``bias`` (or None): ``(N, Ho, Wo, C_out)`` for
     ``out_nhw`` (N, Ho, Wo)."""
+    return _untile(correlate_tiles(tiles, kernel, bias, out_nhw), *out_nhw)
+
+
+def correlate_tiles(tiles, kernel, bias, out_nhw):
+    """:func:`correlate`'s output as the m x m tiles it is computed in, before they are put in
+    place: (m, m, N, Ty, Tx, C_out), a whole tile's overhang included."""
     r = kernel.shape[0]
     m = TILE + 1 - r
     products = np.matmul(tiles, kernel_tiles(kernel))  # (64, P, C_out)
@@ -181,17 +187,21 @@ def correlate(tiles, kernel, bias, out_nhw):
     at, _, _ = transforms(m, r)
     n, ho, wo = out_nhw
     ty, tx = _tiles_needed(ho, m), _tiles_needed(wo, m)
-    outputs = _both_sides(at.astype(products.dtype), products.reshape(TILE, TILE, n, ty, tx, -1))
-    return _untile(outputs, n, ho, wo)
+    return _both_sides(at.astype(products.dtype), products.reshape(TILE, TILE, n, ty, tx, -1))
 
 
 def output_gradient_tiles(dy, r):
     """dY (N, Ho, Wo, C_out) of an r x r Winograd convolution, each m x m tile spread onto the
     8 x 8 positions by AT^T (the adjoint of the forward pass' output transform): (64, P, C_out).
     Both gradients start from it."""
-    m = TILE + 1 - r
-    at, _, _ = transforms(m, r)
-    return _both_sides(at.T.astype(dy.dtype), _output_tiles(dy, m)).reshape(TILE * TILE, -1, dy.shape[3])
+    return spread_tiles(_output_tiles(dy, TILE + 1 - r), r)
+
+
+def spread_tiles(dy_tiles, r):
+    """:func:`output_gradient_tiles` of dY given as (m, m, N, Ty, Tx, C_out) tiles, laid out as
+    :func:`correlate_tiles` gives the output."""
+    at, _, _ = transforms(TILE + 1 - r, r)
+    return _both_sides(at.T.astype(dy_tiles.dtype), dy_tiles).reshape(TILE * TILE, -1, dy_tiles.shape[-1])
 
 
 def input_gradient(spread, kernel, dy_shape, x_shape, pads):
