@@ -125,13 +125,16 @@ def _output_tiles(dy, m):
     return _tile_view(_pad_to(dy, tiles_hw[0] * m, tiles_hw[1] * m), m, m, tiles_hw)
 
 
-def _both_sides(mat, arr):
+def _both_sides(mat, arr, reuse=False):
     """``mat @ T @ mat.T`` over the first two axes (a, b) of ``arr`` (a, b, ...): one product for
-    each axis, the rest flattened into the columns."""
+    each axis, the rest flattened into the columns. ``reuse``: the result is written over ``arr``
+    (contiguous, no smaller than the result), which is read only by the first product."""
     rows, cols = mat.shape
     rest = arr.shape[2:]
     first = (mat @ arr.reshape(cols, -1)).reshape(rows, cols, -1)
-    return np.matmul(mat, first).reshape((rows, rows) + rest)
+    size = rows * rows * first.shape[2]
+    out = arr.reshape(-1)[:size].reshape(rows, rows, -1) if reuse else None
+    return np.matmul(mat, first, out=out).reshape((rows, rows) + rest)
 
 
 def input_tiles(xp, m, ho, wo):
@@ -145,7 +148,7 @@ def input_tiles(xp, m, ho, wo):
     gathered = np.empty(windows.shape, dtype=xp.dtype)
     parallel.copy(gathered, windows)
     _, _, bt = transforms(m, TILE + 1 - m)
-    return _both_sides(bt.astype(xp.dtype), gathered).reshape(TILE * TILE, n * ty * tx, c)
+    return _both_sides(bt.astype(xp.dtype), gathered, reuse=True).reshape(TILE * TILE, n * ty * tx, c)
 
 
 def _untile(mats, n, ho, wo):
@@ -216,7 +219,7 @@ def input_gradient(spread, kernel, dy_shape, x_shape, pads):
     ty, tx = _tiles_needed(ho, m), _tiles_needed(wo, m)
     _, _, bt = transforms(m, r)
     products = np.matmul(spread, kernel_tiles(kernel).transpose(0, 2, 1))  # (64, P, C_in)
-    tile_grads = _both_sides(bt.T.astype(spread.dtype), products.reshape(TILE, TILE, n, ty, tx, c_in))
+    tile_grads = _both_sides(bt.T.astype(spread.dtype), products.reshape(TILE, TILE, n, ty, tx, c_in), reuse=True)
     # Tiles start every m rows and are TILE long: every `step`-th one is clear of the others, so
     # each group of them is added in one strided step.
     (top, _), (left, _) = pads
