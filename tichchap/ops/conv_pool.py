@@ -32,7 +32,7 @@ tiles come out of the output transform as (m, m, N, Ty, Tx, C), which is ONE m x
 N*Ty*Tx*C channels to the tiled max pooling of ops/pool.py. Only the pooled quarter is then put
 in NHWC order, and backward routes dY into the tiles that the input and weight gradients spread
 (no NHWC dZ, no gathering it into tiles). LeNet's conv2 + pool2, alternating in one process
-against the two layers: inference step 5.83 -> 5.65 ms, training 18.57 -> 18.14 (24 and 27 of
+against the two layers: inference step 5.83 -> 5.65 ms, training 18.57 -> 18.14 (27 and 24 of
 30 pairs of windows faster).
 
 Anything else (overlapping or padded pooling windows, a Winograd layer whose output is not
@@ -197,7 +197,7 @@ def _winograd_pooled_forward(x, kernel, bias, strides, padding, pooling, relu, k
     (the windows tile it, since the pool divides m). Only the pooled quarter is put in place:
     no pass that puts the whole output in NHWC order, and the backward pass routes dY straight
     into the tiles that spread it."""
-    (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
+    _, pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
     conv_cache = {"kernel": kernel, "x_shape": x.shape, "pads": pads, "out_shape": (x.shape[0], ho, wo, kernel.shape[3])}
     m = winograd.TILE + 1 - kernel.shape[0]
     conv_cache["winograd_tiles"] = winograd.input_tiles(pad2d(x, pads), m, ho, wo)
@@ -223,6 +223,9 @@ def _pooled_tiles_in_place(y, mq_h, mq_w):
 
 
 def _winograd_pooled_backward(dy, cache, compute_dx):
+    """:func:`_winograd_pooled_forward`'s backward: dY (masked by the ReLU) into the pooled tiles'
+    layout, routed to each window's maximum in the m x m tiles, and those spread as
+    :func:`winograd.output_gradient_tiles` spreads dY's tiles."""
     conv_cache = cache["conv"]
     m = winograd.TILE + 1 - conv_cache["kernel"].shape[0]
     if cache["relu"]:
