@@ -53,18 +53,23 @@ def _running_argmax(x, axis, count, best, index):
     """Max over ``axis`` (of length ``count``) into ``best`` and, when ``index`` is not None, the
     index of the FIRST maximum into ``index`` (both shaped as ``x`` without that axis). Works on
     strided slices, one vectorised step per position along ``axis``."""
-    take = [slice(None)] * x.ndim
-    take[axis] = 0
-    np.copyto(best, x[tuple(take)])
-    if index is not None:
-        index[...] = 0
-        better = np.empty(best.shape, dtype=bool)
-    for k in range(1, count):
+    def at(k):
+        take = [slice(None)] * x.ndim
         take[axis] = k
-        candidate = x[tuple(take)]
-        if index is not None:
-            np.greater(candidate, best, out=better)  # strict: a tie keeps the earlier index
-            _set_index_where(index, better, k)
+        return x[tuple(take)]
+
+    if index is None:  # the maxima only: the first two candidates in one step, no copy
+        np.maximum(at(0), at(1), out=best) if count > 1 else np.copyto(best, at(0))
+        for k in range(2, count):
+            np.maximum(best, at(k), out=best)
+        return best
+    np.copyto(best, at(0))
+    index[...] = 0
+    better = np.empty(best.shape, dtype=bool)
+    for k in range(1, count):
+        candidate = at(k)
+        np.greater(candidate, best, out=better)  # strict: a tie keeps the earlier index
+        _set_index_where(index, better, k)
         np.maximum(best, candidate, out=best)
     return best
 
