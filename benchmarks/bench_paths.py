@@ -10,6 +10,9 @@ Variants, each against the code as it ships:
   (window-major rows or the layers instead);
 - ``pooled outside Winograd's tiles``: a Winograd convolution's pooling runs on its NHWC output
   (``POOL_IN_WINOGRAD_TILES``): LeNet's conv2;
+- ``one-channel rows NHWC``: a one-channel input's combined convolution takes its rows in (n, y, x)
+  order and returns NHWC memory, not an images-inner view (``IMAGES_INNER_ONE_CHANNEL``): LeNet's
+  conv1;
 - ``NHWC thin layers``: big convolutions with few channels stay NHWC (no channel-major path,
   ``CHANNEL_MAJOR_CONV_MAX_C_IN`` in ops/conv.py): food_net's;
 - ``dY rows widened``: the channel-major input gradient never puts the images innermost
@@ -47,7 +50,7 @@ from tichchap.ops import conv, conv_pool  # noqa: E402
 def variant(name):
     """The code with one path turned off (``shipped``: as it is)."""
     forward_pooled, growth = layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH
-    in_tiles = conv_pool.POOL_IN_WINOGRAD_TILES
+    in_tiles, images_inner = conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL
     thin, widening, ratio = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO
     try:
         if name == "im2col":
@@ -58,6 +61,8 @@ def variant(name):
             conv_pool.COMBINED_MAX_GROWTH = 0
         elif name == "pooled outside Winograd's tiles":
             conv_pool.POOL_IN_WINOGRAD_TILES = False
+        elif name == "one-channel rows NHWC":
+            conv_pool.IMAGES_INNER_ONE_CHANNEL = False
         elif name == "NHWC thin layers":
             conv.CHANNEL_MAJOR_CONV_MAX_C_IN = 0
         elif name == "dY rows widened":
@@ -68,13 +73,13 @@ def variant(name):
     finally:
         config.set_winograd(True)
         layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH = forward_pooled, growth
-        conv_pool.POOL_IN_WINOGRAD_TILES = in_tiles
+        conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL = in_tiles, images_inner
         conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO = (
             thin, widening, ratio)
 
 
 VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "pooled outside Winograd's tiles",
-            "NHWC thin layers", "dY rows widened", "dX by adds")
+            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds")
 
 
 def median_ms(step, calls):

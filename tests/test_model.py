@@ -410,6 +410,65 @@ def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monke
             np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-10, atol=1e-12)
 
 
+def test_one_channel_convolution_and_pooling_hand_on_images_inner_views(monkeypatch):
+    """LeNet's first step (one input channel, Conv2D(relu) + MaxPooling2D with the combined
+    kernel) returns its output as an images-inner view ((H, W, N, C) memory, NHWC shape). Every
+    reader takes it as any NHWC array: a Winograd convolution (which gives its input gradient back
+    in the same layout), a plain one, batch norm, Flatten; predictions and gradients are those of
+    the two layers run one by one."""
+    import tichchap.ops.conv as conv_module
+    from tichchap.ops import conv_pool
+
+    monkeypatch.setattr(conv_pool, "COMBINED_MIN_OUTPUTS", 1)
+    for name in ("WINOGRAD_MIN_C_IN", "WINOGRAD_MIN_C_OUT"):
+        monkeypatch.setattr(conv_module, name, 1)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_OUTPUTS", {3: 1, 5: 1})
+    tichchap.config.set_floatx("float64")
+    try:
+        inp = Input((11, 13, 1))
+        pooled = layers.MaxPooling2D(2)(layers.Conv2D(4, 4, activation="relu")(inp))  # (4, 5, 4); 4x4: no Winograd
+        winograd = layers.Conv2D(3, 3, padding="same", activation="relu")(pooled)
+        plain = layers.Conv2D(2, 2)(pooled)
+        normed = layers.BatchNormalization()(pooled)
+        out = layers.Concatenate()([layers.Flatten()(t) for t in (winograd, plain, normed, pooled)])
+        model = Model(inp, layers.Dense(3, activation="softmax")(out))
+    finally:
+        tichchap.config.set_floatx("float32")
+    layouts = []
+    forward = conv_pool.conv2d_maxpool_forward
+
+    def spy(*args, **kwargs):
+        y, cache = forward(*args, **kwargs)
+        layouts.append(conv_module.is_images_inner(y))
+        return y, cache
+
+    monkeypatch.setattr(conv_pool, "conv2d_maxpool_forward", spy)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 11, 13, 1))
+    y = rng.integers(0, 3, 5)
+
+    weights = model.get_weights()
+
+    def run(fuse):
+        model.set_weights(weights)  # batch norm's moving statistics as they were
+        with monkeypatch.context() as patch:
+            if not fuse:
+                patch.setattr(layers.Conv2D, "forward_pooled", lambda self, *args, **kwargs: None)
+            prediction = model(x)
+            out = model.forward([x], training=True)[0]
+            model.backward([out - np.eye(3)[y]], fused=True)
+        return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
+
+    prediction, grads = run(fuse=True)
+    assert layouts == [True, True]
+    expected_prediction, expected_grads = run(fuse=False)
+    np.testing.assert_allclose(prediction, expected_prediction, rtol=1e-10)
+    assert grads.keys() == expected_grads.keys()
+    for name in grads:
+        for key in grads[name]:
+            np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-9, atol=1e-11)
+
+
 def test_thin_convolutions_run_channel_major_in_a_model_as_they_run_nhwc(monkeypatch):
     """food_net's shape of model (thin 'same' convolutions, ReLU, poolings, Dense), with the
     channel-major path forced on every convolution: its activations stay channel-major views from

@@ -29,6 +29,7 @@ from tichchap.ops import (
     resolve_padding,
     same_padding,
 )
+import tichchap.ops.conv as conv_module
 from tichchap.ops import conv_pool, reference, winograd
 from tichchap.ops.conv import channel_major
 from tichchap.utils import numerical_gradient
@@ -428,6 +429,52 @@ def test_conv2d_maxpool_in_winograd_tiles_matches_the_three_reference_steps(wino
     dz = reference.pool2d_backward_reference(a, *pooling, "max", dy) * ((z > 0) if relu else 1)
     assert_backward_matches(conv_pool.conv2d_maxpool_backward, dy, cache,
                             reference.conv2d_backward_reference(x, kernel, bias, 1, padding, dz), atol=1e-10)
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_winograd_gives_an_images_inner_input_its_gradient_in_that_layout(winograd_forced, pooled):
+    # LeNet's conv2 reads conv1 + pool1's images-inner view ((H, W, N, C) memory): its input
+    # gradient comes back in that layout, for conv1's backward to read in order; same values.
+    rng = seeded_rng("winograd images inner", pooled)
+    x = rng.standard_normal((3, 12, 8, 2))
+    x_inner = np.ascontiguousarray(x.transpose(1, 2, 0, 3)).transpose(2, 0, 1, 3)
+    assert conv_module.is_images_inner(x_inner) and not conv_module.is_images_inner(x)
+    kernel, bias = rng.standard_normal((5, 5, 2, 3)), rng.standard_normal(3)
+    results = []
+    for a in (x, x_inner):
+        if pooled:
+            y, cache = conv_pool.conv2d_maxpool_forward(a, kernel, bias, 1, "valid", ((2, 2), (2, 2), "valid"), True, True)
+            assert cache["method"] == "winograd"
+            dx, dk, db = conv_pool.conv2d_maxpool_backward(np.ones_like(y), cache)
+        else:
+            y, cache = conv2d_forward(a, kernel, bias, 1, "same")
+            dx, dk, db = conv2d_backward(np.ones_like(y), cache)
+        assert conv_module.is_images_inner(dx) == (a is x_inner)
+        results.append((y, dx, dk, db))
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_maxpool_one_channel_combined_returns_an_images_inner_view(monkeypatch):
+    # Its rows computed in (y, x, n) order (im2col's copies then run over the batch): the pooled
+    # output is an NHWC-shaped view of (H, W, N, C) memory, with the NHWC path's values.
+    rng = seeded_rng("one channel images inner")
+    x = rng.standard_normal((128, 28, 28, 1)).astype(np.float32)
+    kernel = (rng.standard_normal((5, 5, 1, 32)) / 5).astype(np.float32)
+    bias = rng.standard_normal(32).astype(np.float32)
+    pooling = ((2, 2), (2, 2), "valid")
+    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, "valid", pooling, True, keep_argmax=True)
+    assert cache["method"] == "combined" and conv_module.is_images_inner(y)
+    z, conv_cache = conv2d_forward(x, kernel, bias, 1, "valid")
+    pooled, pool_cache = pool2d_forward(z, *pooling, "max")
+    np.testing.assert_allclose(y, np.maximum(pooled, 0), rtol=0, atol=1e-5)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    for images_inner_dy in (False, True):  # dY as conv2's input gradient gives it, or plain NHWC
+        d = np.ascontiguousarray(dy.transpose(1, 2, 0, 3)).transpose(2, 0, 1, 3) if images_inner_dy else dy
+        got = conv_pool.conv2d_maxpool_backward(d, cache, compute_dx=True)
+        want = conv2d_backward(pool2d_backward(dy * (pooled > 0), pool_cache), conv_cache)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=0, atol=2e-5 * np.abs(w).max())
 
 
 def test_conv2d_maxpool_in_winograd_tiles_is_the_layers_result_in_float32():

@@ -2,7 +2,8 @@
 
 Everything here works on NHWC-shaped NumPy arrays and keeps the input's dtype. Convolutions with
 few channels on big images return channel-major views ((C, N, H, W) memory, NHWC shape; see
-``is_channel_major``), which every NumPy operation reads as any other array. ``reference`` holds slow
+``is_channel_major``), and a one-channel convolution with its max pooling an images-inner view
+((H, W, N, C) memory; ``is_images_inner``), which every NumPy operation reads as any other array. ``reference`` holds slow
 loop versions of the same maths, for reading and for the tests.
 """
 
@@ -14,6 +15,7 @@ from .conv import (
     depthwise_conv2d_forward,
     im2col,
     is_channel_major,
+    is_images_inner,
 )
 from .padding import conv_output_size, pad2d, resolve_padding, same_padding
 from .pool import pool2d_backward, pool2d_forward
@@ -27,6 +29,7 @@ __all__ = [
     "depthwise_conv2d_forward",
     "im2col",
     "is_channel_major",
+    "is_images_inner",
     "pad2d",
     "pool2d_backward",
     "pool2d_forward",

@@ -35,6 +35,16 @@ in NHWC order, and backward routes dY into the tiles that the input and weight g
 against the two layers: inference step 5.83 -> 5.65 ms, training 18.57 -> 18.14 (27 and 24 of
 30 pairs of windows faster).
 
+**A one-channel input** (a network's first layer on grey images) takes the combined kernel with
+im2col's rows in (y, x, n) order: the input copied once to (H, W, N), each kernel tap's slice
+then copies runs of N floats instead of a row's few (LeNet's conv1: 0.25 -> 0.10 ms). The product
+and the max over groups come out in that order too, and the pooled output is handed on as what it
+is: an NHWC-shaped view of (H, W, N, C) memory (ops/conv.py's ``is_images_inner``), which every
+NumPy operation reads as any other array. A Winograd convolution reading it gives its input
+gradient back in the same layout, so the backward routing reads dY in order. LeNet, alternating
+in one process against (n, y, x) rows and NHWC memory: training step 0.959 / 0.962 (24 and 25 of
+30 pairs of windows faster), inference 0.967 / 0.978.
+
 Anything else (overlapping or padded pooling windows, a Winograd layer whose output is not
 whole tiles, the channel-major path of ops/conv.py) runs the convolution and the pooling as
 they are, with the ReLU moved.
@@ -91,6 +101,11 @@ COMBINED_MIN_OUTPUTS = 1024
 # tiles, before they are put in place ("winograd"); False: as two layers (for benchmarks/bench_paths.py).
 POOL_IN_WINOGRAD_TILES = True
 
+# A one-channel input's combined convolution computes its rows in (y, x, n) order and returns the
+# pooled output as an images-inner view (ops/conv.py's ``is_images_inner``); False: (n, y, x)
+# order and NHWC memory (for benchmarks/bench_paths.py).
+IMAGES_INNER_ONE_CHANNEL = True
+
 
 def method(x_shape, kernel_shape, strides, padding, pooling):
     """How :func:`conv2d_maxpool_forward` computes a convolution of an ``x_shape`` input with
@@ -137,13 +152,20 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, kee
              "x_shape": x.shape, "out_nhw": (x.shape[0], ho, wo), "keep_argmax": keep_argmax}
     if how == "combined":
         combined, combined_bias = _combined_kernel(kernel, bias, (sh, sw), pool)
-        z, cache["conv"] = conv2d_forward(x, combined, combined_bias, (sh * pool[0], sw * pool[1]), pads)
-        candidates, group_axis = z.reshape(-1, pool[0] * pool[1], kernel.shape[3]), 1
+        z, cache["conv"] = conv2d_forward(x, combined, combined_bias, (sh * pool[0], sw * pool[1]), pads,
+                                          images_inner=IMAGES_INNER_ONE_CHANNEL)
+        # A one-channel input's product comes with its rows in (y, x, n) order (ops/conv.py's
+        # images-inner rows), and the pooled output then as an images-inner view too.
+        cache["rows_images_inner"] = cache["conv"].get("rows_images_inner", False)
+        rows = z.transpose(1, 2, 0, 3) if cache["rows_images_inner"] else z
+        candidates, group_axis = rows.reshape(-1, pool[0] * pool[1], kernel.shape[3]), 1
     else:
         z = _window_major_product(x, kernel, bias, cache)
         candidates, group_axis = z.reshape(pool[0] * pool[1], -1, kernel.shape[3]), 0
     cache["y"], cache["argmax"] = _max_over_groups(candidates, group_axis, relu, keep_argmax)
     n, hq, wq = x.shape[0], ho // pool[0], wo // pool[1]
+    if cache.get("rows_images_inner"):
+        return cache["y"].reshape(hq, wq, n, kernel.shape[3]).transpose(2, 0, 1, 3), cache
     return cache["y"].reshape(n, hq, wq, kernel.shape[3]), cache
 
 
@@ -164,8 +186,11 @@ def conv2d_maxpool_backward(dy, cache, compute_dx=True):
     rows = n * hq * wq
     if cache["method"] == "combined":
         # The combined convolution's own backward, its weight gradient summed over the positions.
-        dz = _route_to_maxima(dy, cache, np.empty((rows, ph * pw, c_out), dtype=dy.dtype), 1)
-        dx, d_combined, d_combined_bias = conv2d_backward(dz.reshape(n, hq, wq, -1), cache["conv"], compute_dx)
+        dy_rows = dy.transpose(1, 2, 0, 3) if cache["rows_images_inner"] else dy
+        dz = _route_to_maxima(dy_rows, cache, np.empty((rows, ph * pw, c_out), dtype=dy.dtype), 1)
+        dz_image = (dz.reshape(hq, wq, n, -1).transpose(2, 0, 1, 3) if cache["rows_images_inner"]
+                    else dz.reshape(n, hq, wq, -1))
+        dx, d_combined, d_combined_bias = conv2d_backward(dz_image, cache["conv"], compute_dx)
         d_combined = d_combined.reshape(d_combined.shape[:3] + (ph, pw, c_out))
         (sh, sw) = cache["strides"]
         dkernel = np.zeros(kernel.shape, dtype=d_combined.dtype)
@@ -198,7 +223,8 @@ def _winograd_pooled_forward(x, kernel, bias, strides, padding, pooling, relu, k
     no pass that puts the whole output in NHWC order, and the backward pass routes dY straight
     into the tiles that spread it."""
     _, pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
-    conv_cache = {"kernel": kernel, "x_shape": x.shape, "pads": pads, "out_shape": (x.shape[0], ho, wo, kernel.shape[3])}
+    conv_cache = {"kernel": kernel, "x_shape": x.shape, "pads": pads, "out_shape": (x.shape[0], ho, wo, kernel.shape[3]),
+                  "dx_images_inner": conv.is_images_inner(x)}
     m = winograd.TILE + 1 - kernel.shape[0]
     conv_cache["winograd_tiles"] = winograd.input_tiles(pad2d(x, pads), m, ho, wo)
     tiles = winograd.correlate_tiles(conv_cache["winograd_tiles"], kernel, bias, (x.shape[0], ho, wo))

@@ -207,11 +207,13 @@ def spread_tiles(dy_tiles, r):
     return _both_sides(at.T.astype(dy_tiles.dtype), dy_tiles).reshape(TILE * TILE, -1, dy_tiles.shape[-1])
 
 
-def input_gradient(spread, kernel, dy_shape, x_shape, pads):
+def input_gradient(spread, kernel, dy_shape, x_shape, pads, images_inner=False):
     """dX (N, H, W, C_in) of a stride-1 convolution, as the forward pass run backwards (its adjoint):
     the spread dY tiles (:func:`output_gradient_tiles`) multiplied by U^T and brought back by BT^T
     to the gradient of the 8 x 8 input tile each came from; the tiles overlap by r - 1 rows and
-    columns and are added onto the padded input's gradient, which is then cropped."""
+    columns and are added onto the padded input's gradient, which is then cropped.
+    ``images_inner``: dX in (H, W, N, C_in) memory, as such an input was (ops/conv.py's
+    ``is_images_inner``), so the layer below reads it in order."""
     r = kernel.shape[0]
     m = TILE + 1 - r
     n, ho, wo, _ = dy_shape
@@ -224,8 +226,11 @@ def input_gradient(spread, kernel, dy_shape, x_shape, pads):
     # each group of them is added in one strided step.
     (top, _), (left, _) = pads
     h, w = x_shape[1:3]
-    dxp = np.zeros((n, max((ty - 1) * m + TILE, top + h), max((tx - 1) * m + TILE, left + w), c_in),
-                   dtype=spread.dtype)
+    padded_hw = (max((ty - 1) * m + TILE, top + h), max((tx - 1) * m + TILE, left + w))
+    if images_inner:
+        dxp = np.zeros(padded_hw + (n, c_in), dtype=spread.dtype).transpose(2, 0, 1, 3)
+    else:
+        dxp = np.zeros((n, *padded_hw, c_in), dtype=spread.dtype)
     step = _tiles_needed(TILE, m)
     s_n, s_h, s_w, s_c = dxp.strides
     for qy in range(min(step, ty)):
@@ -235,7 +240,10 @@ def input_gradient(spread, kernel, dy_shape, x_shape, pads):
                                 (s_n, step * m * s_h, s_h, step * m * s_w, s_w, s_c))
             target += group.transpose(2, 3, 0, 4, 1, 5)
     dx = dxp[:, top : top + h, left : left + w]
-    return dx if dx.flags.c_contiguous else parallel.copy(np.empty(dx.shape, dx.dtype), dx)
+    if dx.shape == dxp.shape:
+        return dx
+    out = np.empty((h, w, n, c_in), dx.dtype).transpose(2, 0, 1, 3) if images_inner else np.empty(dx.shape, dx.dtype)
+    return parallel.copy(out, dx)
 
 
 @functools.cache
