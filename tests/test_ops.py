@@ -455,45 +455,43 @@ def test_winograd_gives_an_images_inner_input_its_gradient_in_that_layout(winogr
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_maxpool_one_channel_combined_returns_an_images_inner_view(monkeypatch):
-    # Its rows computed in (y, x, n) order (im2col's copies then run over the batch): the pooled
-    # output is an NHWC-shaped view of (H, W, N, C) memory, with the NHWC path's values.
-    rng = seeded_rng("one channel images inner")
-    x = rng.standard_normal((128, 28, 28, 1)).astype(np.float32)
-    kernel = (rng.standard_normal((5, 5, 1, 32)) / 5).astype(np.float32)
-    bias = rng.standard_normal(32).astype(np.float32)
+def _float32_conv_relu_pool(seed, x_shape, kernel_shape, scale):
+    """Conv2D (valid) + ReLU + 2x2 max pooling on random float32 data, in one step and as separate
+    layers: ``(y, cache, dy, layers_y, layers_grads)``, the gradients ``(dx, dkernel, dbias)``."""
+    rng = seeded_rng(seed)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    kernel = (rng.standard_normal(kernel_shape) / scale).astype(np.float32)
+    bias = rng.standard_normal(kernel_shape[3]).astype(np.float32)
     pooling = ((2, 2), (2, 2), "valid")
     y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, "valid", pooling, True, keep_argmax=True)
-    assert cache["method"] == "combined" and conv_module.is_images_inner(y)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
     z, conv_cache = conv2d_forward(x, kernel, bias, 1, "valid")
     pooled, pool_cache = pool2d_forward(z, *pooling, "max")
-    np.testing.assert_allclose(y, np.maximum(pooled, 0), rtol=0, atol=1e-5)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
+    grads = conv2d_backward(pool2d_backward(dy * (pooled > 0), pool_cache), conv_cache)
+    return y, cache, dy, np.maximum(pooled, 0), grads
+
+
+def test_conv2d_maxpool_one_channel_combined_returns_an_images_inner_view():
+    # Its rows computed in (y, x, n) order (im2col's copies then run over the batch): the pooled
+    # output is an NHWC-shaped view of (H, W, N, C) memory, with the NHWC path's values.
+    y, cache, dy, want_y, want_grads = _float32_conv_relu_pool("one channel images inner", (128, 28, 28, 1),
+                                                                (5, 5, 1, 32), 5)
+    assert cache["method"] == "combined" and conv_module.is_images_inner(y)
+    np.testing.assert_allclose(y, want_y, rtol=0, atol=1e-5)
     for images_inner_dy in (False, True):  # dY as conv2's input gradient gives it, or plain NHWC
         d = np.ascontiguousarray(dy.transpose(1, 2, 0, 3)).transpose(2, 0, 1, 3) if images_inner_dy else dy
-        got = conv_pool.conv2d_maxpool_backward(d, cache, compute_dx=True)
-        want = conv2d_backward(pool2d_backward(dy * (pooled > 0), pool_cache), conv_cache)
-        for g, w in zip(got, want):
+        for g, w in zip(conv_pool.conv2d_maxpool_backward(d, cache, compute_dx=True), want_grads):
             np.testing.assert_allclose(g, w, rtol=0, atol=2e-5 * np.abs(w).max())
 
 
 def test_conv2d_maxpool_in_winograd_tiles_is_the_layers_result_in_float32():
     # LeNet's conv2 as it runs: the same products and transforms as conv2d_forward's, so the same
     # float32 outputs bit for bit; the gradients add the same products, dbias in another order.
-    rng = seeded_rng("winograd pool float32")
-    x = rng.standard_normal((32, 12, 12, 32)).astype(np.float32)
-    kernel = (rng.standard_normal((5, 5, 32, 64)) / 40).astype(np.float32)
-    bias = rng.standard_normal(64).astype(np.float32)
-    pooling = ((2, 2), (2, 2), "valid")
-    y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, 1, "valid", pooling, True, keep_argmax=True)
+    y, cache, dy, want_y, want_grads = _float32_conv_relu_pool("winograd pool float32", (32, 12, 12, 32),
+                                                                (5, 5, 32, 64), 40)
     assert cache["method"] == "winograd"
-    z, conv_cache = conv2d_forward(x, kernel, bias, 1, "valid")
-    pooled, pool_cache = pool2d_forward(z, *pooling, "max")
-    np.testing.assert_array_equal(y, np.maximum(pooled, 0))
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    got = conv_pool.conv2d_maxpool_backward(dy, cache)
-    want = conv2d_backward(pool2d_backward(dy * (pooled > 0), pool_cache), conv_cache)
-    for g, w in zip(got, want):
+    np.testing.assert_array_equal(y, want_y)
+    for g, w in zip(conv_pool.conv2d_maxpool_backward(dy, cache), want_grads):
         assert g.dtype == np.float32
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-6 * np.abs(w).max())
 
