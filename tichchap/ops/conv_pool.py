@@ -4,7 +4,7 @@ Max and ReLU commute, max(relu(a), relu(b)) == relu(max(a, b)), and the first ma
 ReLU'd window is the first maximum of the window wherever the gradient is not zero. So the ReLU
 runs after the pooling, on the pooled values only (a quarter of them for 2x2 windows), and so
 does its derivative mask. Where the pooling's windows do not overlap (stride == pool size,
-"valid"), the pooling also folds into the convolution's product, one of two ways:
+"valid"), the pooling also folds into the convolution, in one of these ways:
 
 **Combined kernel.** A pooling window's ph x pw outputs read input windows that overlap: together
 they read one (kh + sh*(ph-1)) x (kw + sw*(pw-1)) window. So the pair is ONE convolution with
@@ -47,8 +47,7 @@ in one process against (n, y, x) rows and NHWC memory: training step 0.959 / 0.9
 
 Anything else (overlapping or padded pooling windows, a Winograd layer whose output is not
 whole tiles, the channel-major path of ops/conv.py) runs the convolution and the pooling as
-they are, with the ReLU moved.
-A channel-major convolution's output is pooled as C*N planes (ops/pool.py), in memory order. The
+they are, with the ReLU moved. A channel-major convolution's output is pooled as C*N planes (ops/pool.py), in memory order. The
 combined kernel on that path measured 46 -> 38 ms forward (before its argmax) and 87 -> 77
 backward at food_net's 112x112 8 -> 8, but 50 -> 58 backward at 56x56 16 -> 16: about 5 % of a
 food_net step at best, for a second channel-major pooling path, so it is not taken there.
