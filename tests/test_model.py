@@ -388,26 +388,36 @@ def test_a_convolution_read_only_by_a_max_pooling_computes_the_pooling_too(monke
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 12, 10, 2))
     y = rng.integers(0, 3, 4)
-
-    def run(fuse):
-        if not fuse:
-            monkeypatch.setattr(layers.Conv2D, "forward_pooled", lambda self, *args, **kwargs: None)
-        prediction = model(x)
-        out = model.forward([x], training=True)[0]
-        model.backward([out - np.eye(3)[y]], fused=True)
-        monkeypatch.undo()
-        return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
-
-    prediction, grads = run(fuse=True)
+    fused_run = _prediction_and_grads(model, x, y, monkeypatch, fuse=True)
     assert sorted(t.layer.name for t in model._fused_pools.values()) == \
         sorted([fused.layer.name, linear.layer.name, overlapping.inputs[0].layer.name])
-    expected_prediction, expected_grads = run(fuse=False)
+    layers_run = _prediction_and_grads(model, x, y, monkeypatch, fuse=False)
     assert model._fused_pools == {}
-    np.testing.assert_allclose(prediction, expected_prediction, rtol=1e-12)
-    assert grads.keys() == expected_grads.keys()
-    for name in grads:
-        for key in grads[name]:
-            np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-10, atol=1e-12)
+    _assert_same_run(fused_run, layers_run, prediction_rtol=1e-12, grads_rtol=1e-10, grads_atol=1e-12)
+
+
+def _prediction_and_grads(model, x, y, monkeypatch, fuse):
+    """``model(x)``, then one training step's forward and backward (softmax cross-entropy on the
+    labels ``y``), every weight as it was before; ``fuse=False``: each Conv2D a MaxPooling2D reads
+    runs as its own layer. Returns the prediction and every layer's gradients."""
+    weights = model.get_weights()
+    with monkeypatch.context() as patch:
+        if not fuse:
+            patch.setattr(layers.Conv2D, "forward_pooled", lambda self, *args, **kwargs: None)
+        prediction = model(x)
+        out = model.forward([x], training=True)[0]
+        model.backward([out - np.eye(out.shape[1])[y]], fused=True)
+    model.set_weights(weights)  # batch norm's moving statistics as they were
+    return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
+
+
+def _assert_same_run(got, want, prediction_rtol, grads_rtol, grads_atol):
+    """Two :func:`_prediction_and_grads` results agree."""
+    np.testing.assert_allclose(got[0], want[0], rtol=prediction_rtol)
+    assert got[1].keys() == want[1].keys()
+    for name in got[1]:
+        for key in got[1][name]:
+            np.testing.assert_allclose(got[1][name][key], want[1][name][key], rtol=grads_rtol, atol=grads_atol)
 
 
 def test_one_channel_convolution_and_pooling_hand_on_images_inner_views(monkeypatch):
@@ -446,27 +456,10 @@ def test_one_channel_convolution_and_pooling_hand_on_images_inner_views(monkeypa
     rng = np.random.default_rng(4)
     x = rng.standard_normal((5, 11, 13, 1))
     y = rng.integers(0, 3, 5)
-
-    weights = model.get_weights()
-
-    def run(fuse):
-        model.set_weights(weights)  # batch norm's moving statistics as they were
-        with monkeypatch.context() as patch:
-            if not fuse:
-                patch.setattr(layers.Conv2D, "forward_pooled", lambda self, *args, **kwargs: None)
-            prediction = model(x)
-            out = model.forward([x], training=True)[0]
-            model.backward([out - np.eye(3)[y]], fused=True)
-        return prediction, {l.name: dict(l.grads) for l in model.layers if getattr(l, "grads", None)}
-
-    prediction, grads = run(fuse=True)
+    fused_run = _prediction_and_grads(model, x, y, monkeypatch, fuse=True)
     assert layouts == [True, True]
-    expected_prediction, expected_grads = run(fuse=False)
-    np.testing.assert_allclose(prediction, expected_prediction, rtol=1e-10)
-    assert grads.keys() == expected_grads.keys()
-    for name in grads:
-        for key in grads[name]:
-            np.testing.assert_allclose(grads[name][key], expected_grads[name][key], rtol=1e-9, atol=1e-11)
+    layers_run = _prediction_and_grads(model, x, y, monkeypatch, fuse=False)
+    _assert_same_run(fused_run, layers_run, prediction_rtol=1e-10, grads_rtol=1e-9, grads_atol=1e-11)
 
 
 def test_thin_convolutions_run_channel_major_in_a_model_as_they_run_nhwc(monkeypatch):

@@ -59,7 +59,10 @@ def _running_argmax(x, axis, count, best, index):
         return x[tuple(take)]
 
     if index is None:  # the maxima only: the first two candidates in one step, no copy
-        np.maximum(at(0), at(1), out=best) if count > 1 else np.copyto(best, at(0))
+        if count == 1:
+            np.copyto(best, at(0))
+        else:
+            np.maximum(at(0), at(1), out=best)
         for k in range(2, count):
             np.maximum(best, at(k), out=best)
         return best
