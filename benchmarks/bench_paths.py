@@ -22,6 +22,7 @@ Variants, each against the code as it ships:
 
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
+    python benchmarks/bench_paths.py --models lenet --paired "one-channel rows NHWC"   # one path, paired windows
 
 Each round times every variant for a few steps, starting each round at the next variant (the
 first in a round measured up to 5 % slow); the table gives medians over rounds in ms and
@@ -92,15 +93,20 @@ def median_ms(step, calls):
     return statistics.median(times) * 1e3
 
 
-def measure(name, rounds, batch):
+def model_steps(name, batch):
+    """The reference model ``name``'s training step and inference at ``batch``, on random data."""
     rng = np.random.default_rng(0)
     tichchap.utils.set_random_seed(0)
     model = applications.get(name)()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = rng.random((batch,) + tuple(model.inputs[0].shape[1:]), dtype=np.float32)
     y = rng.integers(0, max(model.outputs[0].shape[-1], 2), batch)
-    steps = {"train": lambda: model.train_on_batch(x, y),
-             "infer": lambda: model.predict(x, batch_size=batch, verbose=0)}
+    return {"train": lambda: model.train_on_batch(x, y),
+            "infer": lambda: model.predict(x, batch_size=batch, verbose=0)}
+
+
+def measure(name, rounds, batch):
+    steps = model_steps(name, batch)
     calls = max(2, int(0.5 / max(1e-4, time_once(steps["train"]))))
     results = {(mode, v): [] for mode in steps for v in VARIANTS}
     for r in range(rounds):
@@ -109,6 +115,25 @@ def measure(name, rounds, batch):
                 for mode, step in steps.items():
                     results[mode, v].append(median_ms(step, calls))
     return {key: statistics.median(values) for key, values in results.items()}
+
+
+def paired(name, path, pairs, calls, batch):
+    """The shipped step against the step with ``path`` switched off, in pairs of windows of
+    ``calls`` steps each, the two in turn first: per mode, the median over pairs of (shipped / off)
+    and how many pairs the shipped code was faster in. Finer than :func:`measure` for effects of a
+    few per cent, which the machine's drift between rounds hides there."""
+    steps = model_steps(name, batch)
+    results = {}
+    for mode, step in steps.items():
+        ratios = []
+        for p in range(pairs):
+            times = {}
+            for v in ("shipped", path) if p % 2 == 0 else (path, "shipped"):
+                with variant(v):
+                    times[v] = median_ms(step, calls)
+            ratios.append(times["shipped"] / times[path])
+        results[mode] = (statistics.median(ratios), sum(r < 1 for r in ratios))
+    return results
 
 
 def time_once(step):
@@ -124,7 +149,17 @@ def main(argv=None):
                         choices=["lenet", "small_cnn", "food_net"])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--paired", choices=VARIANTS[1:], metavar="PATH",
+                        help="instead of the table: the shipped step against PATH switched off, in pairs of windows")
+    parser.add_argument("--pairs", type=int, default=30, help="with --paired: pairs of windows (default 30)")
+    parser.add_argument("--steps", type=int, default=5, help="with --paired: steps per window (default 5)")
     args = parser.parse_args(argv)
+    if args.paired:
+        for name in args.models:
+            for mode, (ratio, faster) in paired(name, args.paired, args.pairs, args.steps, args.batch).items():
+                print(f"{name} {mode} b{args.batch}: shipped / {args.paired!r} off = {ratio:.3f} (median of "
+                      f"{args.pairs} pairs), shipped faster in {faster} of {args.pairs}", flush=True)
+        return
     print(f"| model | step | {' | '.join(VARIANTS)} |")
     print("|---|---|" + "---:|" * len(VARIANTS))
     for name in args.models:
