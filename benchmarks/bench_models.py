@@ -43,7 +43,6 @@ Results go to benchmarks/results/models[_quick].md and .json with the machine an
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -61,6 +60,7 @@ sys.path.insert(0, HERE)
 
 import tichchap  # noqa: E402  before NumPy, as a user's script would: tichchap._runtime must precede it
 import numpy as np  # noqa: E402
+from tichchap.summary import count_flops  # noqa: E402
 
 INPUT_SHAPES = {"lenet": (28, 28, 1), "small_cnn": (28, 28, 1), "mlp": (784,), "food_net": (112, 112, 3),
                 "xception": (299, 299, 3)}
@@ -109,32 +109,6 @@ def make_batch(name, batch, rng):
     x = rng.random((batch,) + INPUT_SHAPES[name], dtype=np.float32)
     y = rng.integers(0, CLASSES[name], size=batch)
     return x, y
-
-
-def count_flops(model):
-    """(forward, training) FLOPs per sample: 2 x multiply-adds of every conv and dense layer.
-    Training = forward + weight gradient + input gradient (none for the first weighted layer)."""
-    forward, first = 0, None
-    for layer in model.layers:
-        kind = type(layer).__name__
-        out = layer.output_shape
-        if kind == "Conv2D":
-            kh, kw, c_in, c_out = layer.kernel.shape
-            macs = math.prod(out[1:3]) * kh * kw * c_in * c_out
-        elif kind == "DepthwiseConv2D":
-            kh, kw, c_in, m = layer.kernel.shape
-            macs = math.prod(out[1:3]) * kh * kw * c_in * m
-        elif kind == "SeparableConv2D":
-            kh, kw, c_in, m = layer.depthwise_kernel.shape
-            macs = math.prod(out[1:3]) * (kh * kw * c_in * m + c_in * m * layer.filters)
-        elif kind == "Dense":
-            macs = math.prod(out[1:-1]) * layer.kernel.size
-        else:
-            continue
-        forward += 2 * macs
-        if first is None:
-            first = 2 * macs
-    return forward, 3 * forward - (first or 0)
 
 
 # -- equivalence ----------------------------------------------------------------------------------

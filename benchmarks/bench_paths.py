@@ -18,7 +18,9 @@ Variants, each against the code as it ships:
 - ``dY rows widened``: the channel-major input gradient never puts the images innermost
   (``IMAGE_MINOR_MIN_WIDENING``): small_cnn's conv2;
 - ``dX by adds``: the channel-major path's input gradient never a correlation of dY
-  (``DX_AS_CORRELATION_MIN_RATIO``): food_net's.
+  (``DX_AS_CORRELATION_MIN_RATIO``): food_net's;
+- ``predict batch whole``: ``predict`` never splits a batch over the threads
+  (``tichchap.training.SPLIT_MIN_FLOPS``): inference only.
 
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
@@ -43,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tichchap  # noqa: E402  (before NumPy, so its runtime settings apply)
 import numpy as np  # noqa: E402
-from tichchap import applications, config, layers  # noqa: E402
+from tichchap import applications, config, layers, training  # noqa: E402
 from tichchap.ops import conv, conv_pool  # noqa: E402
 
 
@@ -53,6 +55,7 @@ def variant(name):
     forward_pooled, growth = layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH
     in_tiles, images_inner = conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL
     thin, widening, ratio = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO
+    split_min_flops = training.SPLIT_MIN_FLOPS
     try:
         if name == "im2col":
             config.set_winograd(False)
@@ -70,6 +73,8 @@ def variant(name):
             conv.IMAGE_MINOR_MIN_WIDENING = float("inf")
         elif name == "dX by adds":
             conv.DX_AS_CORRELATION_MIN_RATIO = float("inf")
+        elif name == "predict batch whole":
+            training.SPLIT_MIN_FLOPS = float("inf")
         yield
     finally:
         config.set_winograd(True)
@@ -77,10 +82,11 @@ def variant(name):
         conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL = in_tiles, images_inner
         conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO = (
             thin, widening, ratio)
+        training.SPLIT_MIN_FLOPS = split_min_flops
 
 
 VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "pooled outside Winograd's tiles",
-            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds")
+            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds", "predict batch whole")
 
 
 def median_ms(step, calls):

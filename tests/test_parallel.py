@@ -145,6 +145,7 @@ def test_max_pool_after_an_inference_pass_gives_the_training_gradient(threads, p
 
 
 def test_a_training_step_and_predict_are_bit_identical_on_one_and_two_threads(threads):
+    """(At batch 16 predict keeps LeNet's batch whole; a split batch agrees to float rounding, below.)"""
     rng = np.random.default_rng(3)
     x, y = rng.random((16, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 16)
     results = []
@@ -241,3 +242,111 @@ def test_depthwise_blocks_pad_their_own_rows(threads, kernel_hw, strides, paddin
         dx, dk, _ = depthwise_conv2d_backward(dy, cache)
         np.testing.assert_allclose(dx, expected_grads[0], atol=1e-12)  # the gradient w.r.t. max(x, 0)
         np.testing.assert_allclose(dk, expected_grads[1], atol=1e-12)
+
+
+# -- a batch split over the threads (predict) ----------------------------------------------------
+
+def _blas_threads():
+    get_blas_threads, _ = parallel._openblas_threads()
+    return get_blas_threads()
+
+
+needs_openblas = pytest.mark.skipif(parallel._openblas_threads() is None, reason="NumPy's BLAS is not OpenBLAS")
+
+
+@needs_openblas
+@pytest.mark.parametrize("n, parts", [(10, 2), (9, 3), (7, 4)])
+def test_split_batch_returns_every_parts_result_in_order_each_part_alone_on_a_core(threads, n, parts):
+    threads(2)
+    blas_before = _blas_threads()
+    seen = []
+
+    def work(start, stop):
+        inner = set()
+        parallel.for_blocks(lambda s, e: inner.add(threading.current_thread().name), 8, nbytes=1)
+        seen.append((threading.current_thread().name, _blas_threads(), inner))
+        return start, stop
+
+    assert parallel.split_batch(work, n, parts) == parallel.blocks(n, parts)
+    names = {name for name, _, _ in seen}
+    assert "MainThread" in names and len(names) == 2
+    assert all(blas == 1 and inner == {name} for name, blas, inner in seen)  # BLAS and blocks on its own thread
+    assert _blas_threads() == blas_before
+
+
+@needs_openblas
+def test_split_batch_raises_a_parts_error_after_every_part_finished_and_restores_blas(threads):
+    threads(2)
+    blas_before, finished = _blas_threads(), []
+
+    def work(start, stop):
+        if start > 0:
+            raise ValueError("second part failed")
+        finished.append(start)
+
+    with pytest.raises(ValueError, match="second part failed"):
+        parallel.split_batch(work, 4, 2)
+    assert finished == [0] and _blas_threads() == blas_before
+
+
+def test_split_batch_on_one_thread_or_inside_a_part_runs_the_parts_in_turn(threads):
+    threads(1)
+    names = []
+    parallel.split_batch(lambda s, e: names.append(threading.current_thread().name), 6, 3)
+    assert names == ["MainThread"] * 3
+    threads(2)  # a part that splits again: its parts run on its own thread, no deadlock
+    inner = parallel.split_batch(lambda s, e: parallel.split_batch(lambda a, b: threading.current_thread().name, 4, 2), 2, 2)
+    assert all(len(set(part)) == 1 for part in inner)
+
+
+def _two_output_model():
+    from tichchap import Model, layers
+
+    inp = layers.Input((12, 12, 3))
+    h = layers.Conv2D(8, 3, activation="relu")(inp)
+    h = layers.BatchNormalization()(h)
+    h = layers.MaxPooling2D()(layers.Conv2D(8, 3, activation="relu")(h))
+    h = layers.Activation("relu")(layers.Flatten()(h))
+    return Model(inp, [layers.Dense(5, activation="softmax")(h), layers.Dense(3, activation="sigmoid")(h)])
+
+
+@needs_openblas
+@pytest.mark.parametrize("batch_size", [64, 37])
+def test_predict_splits_big_batches_over_the_threads_with_the_whole_batchs_outputs(threads, monkeypatch, batch_size):
+    """Each thread runs the whole model on its part of the batch, the layers shared: the outputs
+    (every output of a two-output model) are the whole batch's up to float rounding, in order."""
+    from tichchap import training
+
+    threads(2)
+    tichchap.utils.set_random_seed(1)
+    model = _two_output_model()
+    x = np.random.default_rng(2).random((100, 12, 12, 3), dtype=np.float32)
+    whole = [np.concatenate(outs) for outs in zip(*(model.forward([x[i : i + batch_size]], training=False, keep_cache=False)
+                                                    for i in range(0, 100, batch_size)))]
+    splits = []
+    monkeypatch.setattr(parallel, "split_batch", lambda work, n, parts, split=parallel.split_batch:
+                        splits.append(parts) or split(work, n, parts))
+    monkeypatch.setattr(training, "SPLIT_MIN_FLOPS", 1)
+    for _ in range(3):
+        outs = model.predict(x, batch_size=batch_size, verbose=0)
+        for got, want in zip(outs, whole):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert splits and set(splits) == {2}
+
+
+def test_predict_keeps_small_batches_whole(threads, monkeypatch):
+    """LeNet (9.5 MFLOP a sample) at batch 8: 76 MFLOP, too little to split."""
+    threads(2)
+    calls = []
+    monkeypatch.setattr(parallel, "split_batch", lambda *args: calls.append(args))
+    model = applications.lenet()
+    model.predict(np.zeros((8, 28, 28, 1), np.float32), verbose=0)
+    assert calls == []
+
+
+def test_count_flops_counts_twice_the_multiply_adds_of_convolutions_and_dense_layers():
+    from tichchap.summary import count_flops
+
+    macs = 24 * 24 * 25 * 32 + 8 * 8 * 25 * 32 * 64 + 1024 * 1000 + 1000 * 10  # LeNet's four layers
+    first = 2 * 24 * 24 * 25 * 32  # no input gradient for the first layer
+    assert count_flops(applications.lenet()) == (2 * macs, 3 * 2 * macs - first)

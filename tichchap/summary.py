@@ -1,5 +1,7 @@
 """``model.summary()``: Keras 3's table, with Keras' parameter counts."""
 
+import math
+
 import numpy as np
 
 from .layers.base import InputLayer
@@ -66,3 +68,29 @@ def print_summary(model, print_fn=None):
     lines.append(f" Non-trainable params: {total - trainable:,} ({_readable_size((total - trainable) * itemsize)})")
     for line in lines:
         print_fn(line)
+
+
+def count_flops(model):
+    """(forward, training) FLOPs per sample: 2 x multiply-adds of every conv and dense layer.
+    Training = forward + weight gradient + input gradient (none for the first weighted layer)."""
+    forward, first = 0, None
+    for layer in model.layers:
+        kind = type(layer).__name__
+        out = layer.output_shape
+        if kind == "Conv2D":
+            kh, kw, c_in, c_out = layer.kernel.shape
+            macs = math.prod(out[1:3]) * kh * kw * c_in * c_out
+        elif kind == "DepthwiseConv2D":
+            kh, kw, c_in, m = layer.kernel.shape
+            macs = math.prod(out[1:3]) * kh * kw * c_in * m
+        elif kind == "SeparableConv2D":
+            kh, kw, c_in, m = layer.depthwise_kernel.shape
+            macs = math.prod(out[1:3]) * (kh * kw * c_in * m + c_in * m * layer.filters)
+        elif kind == "Dense":
+            macs = math.prod(out[1:-1]) * layer.kernel.size
+        else:
+            continue
+        forward += 2 * macs
+        if first is None:
+            first = 2 * macs
+    return forward, 3 * forward - (first or 0)

@@ -264,16 +264,16 @@ class ActivationMixin:
     """
 
     def _activate(self, z):
+        # Returns its own result, not self._a: predict() may run the layer on two threads at once.
         act = self.activation
         if act.name == "relu":
-            self._z = None
-            self._a = act.forward(z, out=z)
+            a, self._z = act.forward(z, out=z), None
         elif act.name == "linear":
-            self._z, self._a = None, z
+            a, self._z = z, None
         else:
-            self._z = z
-            self._a = act.forward(z)
-        return self._a
+            a, self._z = act.forward(z), z
+        self._a = a
+        return a
 
     @property
     def logits(self):
