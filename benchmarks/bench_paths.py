@@ -19,8 +19,8 @@ Variants, each against the code as it ships:
   (``IMAGE_MINOR_MIN_WIDENING``): small_cnn's conv2;
 - ``dX by adds``: the channel-major path's input gradient never a correlation of dY
   (``DX_AS_CORRELATION_MIN_RATIO``): food_net's;
-- ``predict batch whole``: ``predict`` never splits a batch over the threads
-  (``tichchap.training.SPLIT_MIN_FLOPS``): inference only.
+- ``batch whole``: ``predict`` and the training step never split a batch over the threads
+  (``tichchap.training.SPLIT_MIN_FLOPS``).
 
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
@@ -73,7 +73,7 @@ def variant(name):
             conv.IMAGE_MINOR_MIN_WIDENING = float("inf")
         elif name == "dX by adds":
             conv.DX_AS_CORRELATION_MIN_RATIO = float("inf")
-        elif name == "predict batch whole":
+        elif name == "batch whole":
             training.SPLIT_MIN_FLOPS = float("inf")
         yield
     finally:
@@ -86,7 +86,7 @@ def variant(name):
 
 
 VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "pooled outside Winograd's tiles",
-            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds", "predict batch whole")
+            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds", "batch whole")
 
 
 def median_ms(step, calls):

@@ -337,11 +337,12 @@ def test_predict_splits_big_batches_over_the_threads_with_the_whole_batchs_outpu
 def test_predict_keeps_small_batches_whole(threads, monkeypatch):
     """LeNet (9.5 MFLOP a sample) at batch 8: 76 MFLOP, too little to split."""
     threads(2)
-    calls = []
-    monkeypatch.setattr(parallel, "split_batch", lambda *args: calls.append(args))
+    parts = []
+    monkeypatch.setattr(parallel, "split_batch", lambda work, n, count, split=parallel.split_batch:
+                        parts.append(count) or split(work, n, count))
     model = applications.lenet()
     model.predict(np.zeros((8, 28, 28, 1), np.float32), verbose=0)
-    assert calls == []
+    assert parts == [1]
 
 
 def test_count_flops_counts_twice_the_multiply_adds_of_convolutions_and_dense_layers():
@@ -350,3 +351,88 @@ def test_count_flops_counts_twice_the_multiply_adds_of_convolutions_and_dense_la
     macs = 24 * 24 * 25 * 32 + 8 * 8 * 25 * 32 * 64 + 1024 * 1000 + 1000 * 10  # LeNet's four layers
     first = 2 * 24 * 24 * 25 * 32  # no input gradient for the first layer
     assert count_flops(applications.lenet()) == (2 * macs, 3 * 2 * macs - first)
+
+
+def _small_cnn(output_activation="softmax", extra=None):
+    from tichchap import Sequential, layers
+
+    return Sequential([layers.Input((10, 10, 2)), layers.Conv2D(6, 3, activation="relu"), layers.MaxPooling2D(),
+                       layers.Flatten(), *(extra or []), layers.Dense(4, activation=output_activation)])
+
+
+def _steps(model, x, y, loss, split, monkeypatch, steps=2):
+    from tichchap import training
+
+    monkeypatch.setattr(training, "SPLIT_MIN_FLOPS", 1 if split else 10**30)
+    model.compile(optimizer=tichchap.optimizers.SGD(0.1), loss=loss)
+    losses = [model.train_on_batch(x, y) for _ in range(steps)]
+    return losses, model.get_weights()
+
+
+@needs_openblas
+@pytest.mark.parametrize("output_activation, loss", [
+    ("softmax", "sparse_categorical_crossentropy"),  # the fused path: dL/dz from the logits
+    ("linear", tichchap.losses.MeanSquaredError()),
+    ("linear", tichchap.losses.MeanSquaredError(reduction="sum"))])
+def test_a_training_step_split_over_the_threads_is_the_whole_batchs_step(threads, monkeypatch, output_activation, loss):
+    """Each part runs forward and backward on its own replica of the model, its loss and output
+    gradient weighted by its share of the batch (1 for a summed loss): the summed gradients, so
+    the losses and weights after two steps, are the whole batch's up to float rounding."""
+    threads(2)
+    rng = np.random.default_rng(4)
+    x = rng.random((21, 10, 10, 2), dtype=np.float32)
+    y = rng.integers(0, 4, 21) if output_activation == "softmax" else rng.random((21, 4), dtype=np.float32)
+    parts = []
+    monkeypatch.setattr(parallel, "split_batch", lambda work, n, count, split=parallel.split_batch:
+                        parts.append(count) or split(work, n, count))
+    results = []
+    for split in (False, True):
+        tichchap.utils.set_random_seed(6)
+        results.append(_steps(_small_cnn(output_activation), x, y, loss, split, monkeypatch))
+    (whole_losses, whole_weights), (split_losses, split_weights) = results
+    np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-5)
+    for a, b in zip(split_weights, whole_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert parts == [2, 2] and split_weights[0] is not whole_weights[0]
+
+
+@needs_openblas
+@pytest.mark.parametrize("extra", [[tichchap.layers.BatchNormalization()], [tichchap.layers.Dropout(0.5)]])
+def test_a_training_step_keeps_the_batch_whole_for_batch_statistics_and_dropout(threads, monkeypatch, extra):
+    threads(2)
+    parts = []
+    monkeypatch.setattr(parallel, "split_batch", lambda work, n, count, split=parallel.split_batch:
+                        parts.append(count) or split(work, n, count))
+    model = _small_cnn(extra=extra)
+    _steps(model, np.ones((8, 10, 10, 2), np.float32), np.zeros(8, int), "sparse_categorical_crossentropy", True,
+           monkeypatch, steps=1)
+    assert parts == []  # the training step never asked for parts
+    model.predict(np.ones((8, 10, 10, 2), np.float32), verbose=0)
+    assert parts == [2]  # inference (moving statistics, no dropout) still splits
+
+
+@needs_openblas
+def test_a_split_step_with_a_non_finite_loss_leaves_the_weights(threads, monkeypatch):
+    from tichchap import training
+
+    threads(2)
+    monkeypatch.setattr(training, "SPLIT_MIN_FLOPS", 1)
+    tichchap.utils.set_random_seed(2)
+    model = _small_cnn()
+    model.compile(optimizer=tichchap.optimizers.SGD(1e30), loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(3).random((6, 10, 10, 2), dtype=np.float32), np.arange(6) % 4
+    model.train_on_batch(x, y)  # finite; the weights it leaves make the next step's loss overflow
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(tichchap.errors.TrainingError, match="not applied"):
+        model.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_replica_shares_the_weights_and_has_layers_of_its_own():
+    model = applications.lenet()
+    replica = model._replica()
+    for original, copy in zip(model.layers, replica.layers):
+        assert copy is not original and copy.name == original.name
+        assert all(getattr(copy, name) is getattr(original, name) for name in original.weight_names)
+    assert replica.outputs[0].layer is replica.layers[-1] and model.outputs[0].layer is model.layers[-1]

@@ -4,6 +4,8 @@
 feeds several layers (a residual block), the gradients flowing back into it are added up.
 """
 
+import copy
+
 import numpy as np
 
 from . import layers as layers_module
@@ -82,6 +84,24 @@ class Model(Trainer):
         self._fused_pools = {}
         self._graph_ready = True
         self._on_graph_changed()
+
+    def _replica(self):
+        """A copy of the model over shallow copies of its layers: the same weight arrays, but
+        caches, gradients and outputs of its own, so that it can run a part of a batch while
+        another replica runs another (tichchap.training)."""
+        replica = copy.copy(self)
+        layer_copies = {id(layer): copy.copy(layer) for layer in self._all_layers}
+        tensors = {}
+        for t in self._tensors:
+            tensors[t.id] = copy.copy(t)
+            tensors[t.id].layer = layer_copies[id(t.layer)]
+        replica._tensors = [tensors[t.id] for t in self._tensors]
+        replica.inputs, replica.outputs = [tensors[t.id] for t in self.inputs], [tensors[t.id] for t in self.outputs]
+        replica._all_layers = [t.layer for t in replica._tensors]
+        replica._pooled_convolutions = replica._moved_relus = None
+        replica._fused_pools = {}
+        replica._on_graph_changed()
+        return replica
 
     def _on_graph_changed(self):
         """Hook for the trainer: cached parameter lists must be rebuilt."""

@@ -20,12 +20,14 @@ from .utils.random import make_rng
 from .validation import standardize_inputs, standardize_targets
 
 
-# predict() splits a batch over the threads, a whole forward pass each (ops/parallel.py's
-# split_batch), where every part carries at least this many FLOPs (summary.count_flops). Inference
-# ms, the batch whole against split in two, alternating in one process (one-off A/B): LeNet (9.5
-# MFLOP a sample) at batch 128 7.35 / 5.95, 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16
-# 1.30 / 1.44; small_cnn (0.5) at 1024 19.2 / 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 /
-# 2.59; food_net (57) at 32 46.5 / 37.1.
+# predict() and a training step split a batch over the threads, a whole forward (and backward)
+# pass each (ops/parallel.py's split_batch), where every part carries at least this many FLOPs of
+# the forward pass (summary.count_flops); a training step only when every layer is
+# per_sample_in_training (no batch norm, no dropout). Inference ms, the batch whole against split
+# in two, alternating in one process (one-off A/B): LeNet (9.5 MFLOP a sample) at batch 128 7.35
+# / 5.95, 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16 1.30 / 1.44; small_cnn (0.5) at 1024
+# 19.2 / 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net (57) at 32 46.5 / 37.1.
+# LeNet's training step split / whole: 0.90 at batch 128, 0.96 at 32, 1.07 at 16 (76 MFLOP a part).
 SPLIT_MIN_FLOPS = 150_000_000
 
 
@@ -114,19 +116,49 @@ class Trainer:
     def _train_step(self, x, y, fused):
         """Forward, loss, backward and one optimizer update. Returns (loss, predictions).
         A non-finite loss skips the update, so the weights stay those of the last good step."""
-        pred = self.forward([x], training=True)[0]
-        loss, grad = self._loss_and_output_grad(y, pred, fused)
-        loss = float(loss)
+        parts = self._batch_parts(x.shape[0]) if all(layer.per_sample_in_training for layer in self.layers) else 1
+        if parts > 1:
+            loss, pred, grads = self._split_step(x, y, fused, parts)
+        else:
+            pred = self.forward([x], training=True)[0]
+            loss, grad = self._loss_and_output_grad(y, pred, fused)
+            loss = float(loss)
+            if math.isfinite(loss):
+                self.backward([grad], fused=fused, input_grads=False)
+                grads = [layer.grads[name] for layer, name in self._trainable()]
         if not math.isfinite(loss):
             return loss, pred
-        self.backward([grad], fused=fused, input_grads=False)
-        pairs = self._trainable()
-        self.optimizer.apply([getattr(layer, name) for layer, name in pairs],
-                             [layer.grads[name] for layer, name in pairs])
+        self.optimizer.apply([getattr(layer, name) for layer, name in self._trainable()], grads)
         # Freed now, the next step's forward does not hold two steps' im2col matrices at once.
         for layer in self.layers:
             layer.clear_cache()
         return loss, pred
+
+    def _split_step(self, x, y, fused, parts):
+        """Forward, loss and backward of ``parts`` parts of the batch at once, each on its own
+        replica of the model (``Model._replica``: the same weights, caches and gradients of its
+        own) and thread (ops/parallel.py's ``split_batch``). Each part's loss and output gradient
+        are weighted by its share of the batch, so the summed gradients are the whole batch's up
+        to float rounding. Returns (loss, predictions, gradients)."""
+        rows, replicas = x.shape[0], {}
+        mean = self.loss.reduction != "sum"
+
+        def part(start, stop):
+            replica = replicas[start] = self._replica()
+            pred = replica.forward([x[start:stop]], training=True)[0]
+            loss, grad = replica._loss_and_output_grad(y[start:stop], pred, fused)
+            share = (stop - start) / rows if mean else 1.0
+            grad *= grad.dtype.type(share)
+            replica.backward([grad], fused=fused, input_grads=False)
+            return float(loss) * share, pred
+
+        results = parallel.split_batch(part, rows, parts)
+        first, *others = (replicas[start] for start in sorted(replicas))
+        grads = [layer.grads[name] for layer, name in first._trainable()]
+        for replica in others:
+            for total, (layer, name) in zip(grads, replica._trainable()):
+                total += layer.grads[name]
+        return sum(loss for loss, _ in results), np.concatenate([pred for _, pred in results]), grads
 
     def _reset_metrics(self):
         for m in self.compiled_metrics:
@@ -267,17 +299,20 @@ class Trainer:
         results = [np.concatenate(c, axis=0) for c in chunks]
         return results if self._outputs_were_list else results[0]
 
+    def _batch_parts(self, rows):
+        """Into how many parts predict and a training step split a batch of ``rows``: one per
+        thread (ops/parallel.py's ``split_batch``) where each carries at least
+        :data:`SPLIT_MIN_FLOPS` of the forward pass, else 1."""
+        if not parallel.can_split_batch():
+            return 1
+        return max(1, min(parallel.get_num_threads(), int(rows * count_flops(self)[0] // SPLIT_MIN_FLOPS)))
+
     def _predict_parts(self, batch):
-        """The inference outputs of ``batch``, in parts of its rows: a whole forward pass per
-        thread (ops/parallel.py's ``split_batch``) where every part carries at least
-        :data:`SPLIT_MIN_FLOPS`; else the batch whole."""
-        rows = batch[0].shape[0]
-        parts = min(parallel.get_num_threads(), int(rows * count_flops(self)[0] // SPLIT_MIN_FLOPS))
-        if parts < 2 or not parallel.can_split_batch():
-            return [self.forward(batch, training=False, keep_cache=False)]
+        """The inference outputs of ``batch``, in :meth:`_batch_parts` parts of its rows, a
+        whole forward pass per thread (the batch whole when that is one part)."""
         return parallel.split_batch(
             lambda start, stop: self.forward([a[start:stop] for a in batch], training=False, keep_cache=False),
-            rows, parts)
+            batch[0].shape[0], self._batch_parts(batch[0].shape[0]))
 
     def train_on_batch(self, x, y, return_dict=False):
         """One update on one batch; returns the loss (and metrics) of that batch."""

@@ -69,6 +69,11 @@ def _as_tensor_list(inputs):
 class Layer:
     #: the number of inputs a layer takes: 1, or None for a list (Add, Concatenate)
     n_inputs = 1
+    #: whether training on parts of a batch, each on a copy of the layer, is training on the whole
+    #: batch: each sample's output and gradients depend on that sample alone, with no randomness
+    #: (not so for batch norm's batch statistics or dropout's masks). A training step may then split
+    #: its batch over the threads (tichchap.training).
+    per_sample_in_training = True
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None, **kwargs):
         self._check_options(kwargs)

@@ -198,6 +198,10 @@ class Dropout(Layer):
     """Inverted dropout: in training each value is zeroed with probability ``rate`` and the rest
     scaled by 1 / (1 - rate); at inference it is the identity."""
 
+    @property
+    def per_sample_in_training(self):
+        return self.rate == 0  # its masks come from one generator, drawn in turn
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, **kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:

@@ -41,6 +41,8 @@ class BatchNormalization(Layer):
       dx = gamma / (m * std) * (m * dy - sum(dy) - x_hat * sum(dy * x_hat)).
     """
 
+    per_sample_in_training = False  # the batch's mean and variance
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
         super().__init__(**kwargs)

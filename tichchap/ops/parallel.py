@@ -17,15 +17,16 @@ LeNet 6.73 / 6.75, Xception batch 1 108.3 / 107.9.
 The threads need the cores that OpenBLAS' idle threads would otherwise spin on, and memory that
 is not faulted in afresh at every step: :mod:`tichchap._runtime` sees to both at import.
 
-:func:`split_batch` is the other way to use the cores, for ``Model.predict``: a whole forward
-pass per thread, each on its own part of the batch and alone on its core (its matrix products on
-one BLAS thread, its elementwise steps inline). No step waits for the other thread, and each
-part's arrays are half the size. LeNet's inference at batch 128, alternating in one process:
-7.35 -> 5.95 ms and 7.68 -> 6.69 (two parts); four parts of 32 images were slower than two
-(weights read once per part). The parts' matrix products are smaller ones, which OpenBLAS may
-sum in another order: a split batch's outputs can differ from the whole batch's in the last bits
-(2e-7 relative in LeNet), so ``predict`` on one thread and on two agree to float rounding, not
-bit for bit, where it splits (see ``tichchap.training.SPLIT_MIN_FLOPS``).
+:func:`split_batch` is the other way to use the cores, for ``Model.predict`` and training steps
+(``tichchap.training``): a whole forward (and backward) pass per thread, each on its own part of
+the batch and alone on its core (its matrix products on one BLAS thread, its elementwise steps
+inline). No step waits for the other thread, and each part's arrays are half the size. LeNet at
+batch 128, in 24 pairs of alternating windows against the batch whole (``python
+benchmarks/bench_paths.py --models lenet --paired "batch whole"``): inference 0.845x the time,
+training 0.886x. Four parts of 32 images were slower than two (the weights read once per part).
+The parts' matrix products are smaller ones, which OpenBLAS may sum in another order: a split
+batch's results can differ from the whole batch's in the last bits (2e-7 relative in LeNet's
+outputs), so where a batch splits, one thread and two agree to float rounding, not bit for bit.
 
 The thread count: ``tichchap.config.set_num_threads(n)``, else the environment's
 ``TICHCHAP_NUM_THREADS``, else 1 if OpenBLAS' idle wait is the long one, else ``OMP_NUM_THREADS``,
