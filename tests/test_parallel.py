@@ -436,3 +436,14 @@ def test_a_replica_shares_the_weights_and_has_layers_of_its_own():
         assert copy is not original and copy.name == original.name
         assert all(getattr(copy, name) is getattr(original, name) for name in original.weight_names)
     assert replica.outputs[0].layer is replica.layers[-1] and model.outputs[0].layer is model.layers[-1]
+
+
+def test_a_model_whose_one_sample_costs_more_than_the_cap_keeps_its_batches_whole(threads, monkeypatch):
+    from tichchap import training
+
+    threads(2)
+    model = applications.lenet()  # 9.5 MFLOP a sample: capped here at 9 MFLOP
+    monkeypatch.setattr(training, "SPLIT_MAX_FLOPS_PER_SAMPLE", 9_000_000)
+    assert model._batch_parts(1024) == 1
+    monkeypatch.setattr(training, "SPLIT_MAX_FLOPS_PER_SAMPLE", 10_000_000)
+    assert model._batch_parts(1024) == (2 if parallel.can_split_batch() else 1)

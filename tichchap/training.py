@@ -29,6 +29,9 @@ from .validation import standardize_inputs, standardize_targets
 # 19.2 / 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net (57) at 32 46.5 / 37.1.
 # LeNet's training step split / whole: 0.90 at batch 128, 0.96 at 32, 1.07 at 16 (76 MFLOP a part).
 SPLIT_MIN_FLOPS = 150_000_000
+# ... and not for a model whose one sample costs more than this: its layers keep both cores busy on
+# their own (Xception, 16.7 GFLOP a sample, split / whole at batch 8: 1.017, 3 of 8 pairs faster).
+SPLIT_MAX_FLOPS_PER_SAMPLE = 1_000_000_000
 
 
 def _batches(n, batch_size, order=None):
@@ -302,10 +305,12 @@ class Trainer:
     def _batch_parts(self, rows):
         """Into how many parts predict and a training step split a batch of ``rows``: one per
         thread (ops/parallel.py's ``split_batch``) where each carries at least
-        :data:`SPLIT_MIN_FLOPS` of the forward pass, else 1."""
-        if not parallel.can_split_batch():
+        :data:`SPLIT_MIN_FLOPS` of the forward pass and a sample at most
+        :data:`SPLIT_MAX_FLOPS_PER_SAMPLE`, else 1."""
+        flops = count_flops(self)[0]
+        if flops > SPLIT_MAX_FLOPS_PER_SAMPLE or not parallel.can_split_batch():
             return 1
-        return max(1, min(parallel.get_num_threads(), int(rows * count_flops(self)[0] // SPLIT_MIN_FLOPS)))
+        return max(1, min(parallel.get_num_threads(), int(rows * flops // SPLIT_MIN_FLOPS)))
 
     def _predict_parts(self, batch):
         """The inference outputs of ``batch``, in :meth:`_batch_parts` parts of its rows, a
