@@ -19,6 +19,9 @@ Variants, each against the code as it ships:
   (``IMAGE_MINOR_MIN_WIDENING``): small_cnn's conv2;
 - ``dX by adds``: the channel-major path's input gradient never a correlation of dY
   (``DX_AS_CORRELATION_MIN_RATIO``): food_net's;
+- ``one-channel product whole``: on one thread (a part of a split batch), the combined product
+  of a one-channel input is computed whole, not a piece at a time (``PRODUCT_PIECE_BYTES``):
+  LeNet's conv1;
 - ``batch whole``: ``predict`` and the training step never split a batch over the threads
   (``tichchap.training.SPLIT_MIN_FLOPS``).
 
@@ -55,7 +58,7 @@ def variant(name):
     forward_pooled, growth = layers.Conv2D.forward_pooled, conv_pool.COMBINED_MAX_GROWTH
     in_tiles, images_inner = conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL
     thin, widening, ratio = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO
-    split_min_flops = training.SPLIT_MIN_FLOPS
+    split_min_flops, piece_bytes = training.SPLIT_MIN_FLOPS, conv_pool.PRODUCT_PIECE_BYTES
     try:
         if name == "im2col":
             config.set_winograd(False)
@@ -73,6 +76,8 @@ def variant(name):
             conv.IMAGE_MINOR_MIN_WIDENING = float("inf")
         elif name == "dX by adds":
             conv.DX_AS_CORRELATION_MIN_RATIO = float("inf")
+        elif name == "one-channel product whole":
+            conv_pool.PRODUCT_PIECE_BYTES = 1 << 62
         elif name == "batch whole":
             training.SPLIT_MIN_FLOPS = float("inf")
         yield
@@ -82,11 +87,12 @@ def variant(name):
         conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL = in_tiles, images_inner
         conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO = (
             thin, widening, ratio)
-        training.SPLIT_MIN_FLOPS = split_min_flops
+        training.SPLIT_MIN_FLOPS, conv_pool.PRODUCT_PIECE_BYTES = split_min_flops, piece_bytes
 
 
 VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "pooled outside Winograd's tiles",
-            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds", "batch whole")
+            "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds",
+            "one-channel product whole", "batch whole")
 
 
 def median_ms(step, calls):

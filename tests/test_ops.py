@@ -273,8 +273,18 @@ CONV_POOL_CASES = [
 @pytest.mark.parametrize("case", CONV_POOL_CASES)
 @pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_conv2d_maxpool_matches_the_three_reference_steps(monkeypatch, case, relu, use_bias):
+@pytest.mark.parametrize("one_thread", [False, True])
+def test_conv2d_maxpool_matches_the_three_reference_steps(monkeypatch, case, relu, use_bias, one_thread):
+    from tichchap.ops import parallel
+
     monkeypatch.setattr(conv_pool, "COMBINED_MIN_OUTPUTS", 1)  # these layers are small
+    # One thread, as in a part of a split batch: a one-channel combined product in pieces of 5 rows
+    # and a remainder; else 2 threads, the product whole.
+    monkeypatch.setattr(parallel, "_num_threads", 1 if one_thread else 2)
+    monkeypatch.setattr(conv_pool, "PRODUCT_PIECE_BYTES", 5 * 4 * 5 * 8 - 1)
+    pieces = []
+    monkeypatch.setattr(conv_pool, "_max_over_product_pieces",
+                        lambda *args, _max=conv_pool._max_over_product_pieces: pieces.append(1) or _max(*args))
     x_shape, kernel_hw, strides, padding, pooling, how = case
     rng = seeded_rng("conv pool", case, relu, use_bias)
     x = rng.standard_normal(x_shape)
@@ -282,6 +292,7 @@ def test_conv2d_maxpool_matches_the_three_reference_steps(monkeypatch, case, rel
     bias = rng.standard_normal(5) if use_bias else None
     y, cache = conv_pool.conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, keep_argmax=True)
     assert cache["method"] == how
+    assert pieces == ([1] if parallel.runs_inline() and how == "combined" and x_shape[3] == 1 else [])
     z = reference.conv2d_reference(x, kernel, bias, strides, padding)
     a = np.maximum(z, 0) if relu else z
     np.testing.assert_allclose(y, reference.pool2d_reference(a, *pooling, "max"), atol=1e-12)

@@ -454,7 +454,7 @@ def _conv2d_channel_major_backward(dy, cache, compute_dx):
     return dx, dkernel, dbias
 
 
-def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache, images_inner=False):
+def _single_channel_cols(x, kernel_hw, ones, out_hw, cache, images_inner=False):
     """Conv2D with C_in == 1 (a network's first layer on grey images), im2col TRANSPOSED.
 
     With one channel, im2col's rows would be kh*kw single floats gathered from kh*kw places: slow
@@ -463,16 +463,17 @@ def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache, images_inner=
     to ``cols_t`` and the bias appended to the weights fold the bias into the same product
     (y = [cols | 1] @ [W; b]) and, in backward, give dbias as row K of ``cols_t @ dY``.
 
-    Returns the (N*Ho*Wo, C_out) product, its rows in (n, y, x) order, or with ``images_inner``
-    in (y, x, n) order: the input is first copied to (H, W, N), so that each slice copies runs of
-    N floats instead of Wo (LeNet's 6x6 combined kernel at batch 128: 0.25 -> 0.10 ms).
+    Returns ``cols_t`` (kept in ``cache``), with ``ones``: the row of ones. Its columns (the
+    product's rows) are in (n, y, x) order, or with ``images_inner`` in (y, x, n) order: the
+    input is first copied to (H, W, N), so that each slice copies runs of N floats instead of Wo
+    (LeNet's 6x6 combined kernel at batch 128: 0.25 -> 0.10 ms).
     """
-    kh, kw = kernel.shape[:2]
+    kh, kw = kernel_hw
     sh, sw = cache["strides"]
     ho, wo = out_hw
     n = x.shape[0]
     xp = pad2d(x, cache["pads"])[..., 0]
-    rows = kh * kw + (bias is not None)
+    rows = kh * kw + ones
     if images_inner:
         xp = np.ascontiguousarray(xp.transpose(1, 2, 0))
         cols_t = np.empty((rows, ho, wo, n), dtype=x.dtype)
@@ -486,13 +487,13 @@ def _conv2d_single_channel_forward(x, kernel, bias, out_hw, cache, images_inner=
                     cols_t[i * kw + j, r0:r1] = xp[i + sh * r0 : i + sh * r1 : sh, j : j + sw * wo : sw]
                 else:
                     cols_t[i * kw + j, r0:r1] = xp[r0:r1, i : i + sh * ho : sh, j : j + sw * wo : sw]
-        if bias is not None:
+        if ones:
             cols_t[kh * kw, r0:r1] = 1
 
     parallel.for_blocks(fill, ho if images_inner else n, cols_t.nbytes)
     cols_t = cols_t.reshape(rows, n * ho * wo)
-    cache["cols_t"], cache["bias_in_cols"] = cols_t, bias is not None
-    return cols_t.T @ _weights_with_bias(kernel, bias)
+    cache["cols_t"], cache["bias_in_cols"] = cols_t, ones
+    return cols_t
 
 
 # Stride-1 square 3x3 and 5x5 kernels take Winograd's algorithm (ops/winograd.py), when it is on,
@@ -542,13 +543,16 @@ def _conv2d_winograd_backward(spread, dbias, cache, compute_dx):
     return dx, dkernel, dbias
 
 
-def conv2d_forward(x, kernel, bias, strides, padding, images_inner=False):
+def conv2d_forward(x, kernel, bias, strides, padding, images_inner=False, product=True):
     """Conv2D forward pass. Returns ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
 
     ``x`` (N, H, W, C_in); ``kernel`` (kh, kw, C_in, C_out); ``bias`` (C_out,) or None;
     ``strides`` int or (sh, sw); ``padding`` "valid", "same" or explicit ((top, bottom), (left,
     right)) pads. ``y`` is (N, Ho, Wo, C_out). ``images_inner``: a one-channel input's output
     may come as an images-inner view (:func:`is_images_inner`), rows computed in that order.
+    ``product=False``: where a one-channel input builds its transposed im2col matrix, ``y`` is
+    None and the caller computes ``cache["cols_t"].T @ [W; b]`` itself (ops/conv_pool.py, a
+    piece at a time).
     """
     (sh, sw), pads, (ho, wo) = _geometry(x, kernel, strides, padding, "conv2d")
     kh, kw, c_in, c_out = kernel.shape
@@ -567,7 +571,12 @@ def conv2d_forward(x, kernel, bias, strides, padding, images_inner=False):
         return _conv2d_channel_major_forward(x, kernel, bias, (ho, wo), cache), cache
     per_image_bytes = ho * wo * kh * kw * c_in * x.itemsize
     if c_in == 1 and n * per_image_bytes <= KEEP_COLS_BYTES:
-        y = _conv2d_single_channel_forward(x, kernel, bias, (ho, wo), cache, images_inner)
+        cols_t = _single_channel_cols(x, (kh, kw), bias is not None, (ho, wo), cache, images_inner)
+        if images_inner:
+            cache["rows_images_inner"] = True
+        if not product:
+            return None, cache
+        y = cols_t.T @ _weights_with_bias(kernel, bias)
         if images_inner:
             cache["rows_images_inner"] = True
             return y.reshape(ho, wo, n, c_out).transpose(2, 0, 1, 3), cache

@@ -105,6 +105,10 @@ POOL_IN_WINOGRAD_TILES = True
 # order and NHWC memory (for benchmarks/bench_paths.py).
 IMAGES_INNER_ONE_CHANNEL = True
 
+# On one thread (a part of a split batch, ops/parallel.py), a one-channel combined product is
+# computed this many bytes at a time, each piece maxed over its groups while still in the cache.
+PRODUCT_PIECE_BYTES = 1 << 20
+
 
 def method(x_shape, kernel_shape, strides, padding, pooling):
     """How :func:`conv2d_maxpool_forward` computes a convolution of an ``x_shape`` input with
@@ -152,16 +156,21 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pooling, relu, kee
     if how == "combined":
         combined, combined_bias = _combined_kernel(kernel, bias, (sh, sw), pool)
         z, cache["conv"] = conv2d_forward(x, combined, combined_bias, (sh * pool[0], sw * pool[1]), pads,
-                                          images_inner=IMAGES_INNER_ONE_CHANNEL)
+                                          images_inner=IMAGES_INNER_ONE_CHANNEL, product=not parallel.runs_inline())
         # A one-channel input's product comes with its rows in (y, x, n) order (ops/conv.py's
         # images-inner rows), and the pooled output then as an images-inner view too.
         cache["rows_images_inner"] = cache["conv"].get("rows_images_inner", False)
-        rows = z.transpose(1, 2, 0, 3) if cache["rows_images_inner"] else z
-        candidates, group_axis = rows.reshape(-1, pool[0] * pool[1], kernel.shape[3]), 1
+        if z is None:  # on one thread, the product a piece at a time, each maxed while in cache
+            cache["y"], cache["argmax"] = _max_over_product_pieces(
+                cache["conv"]["cols_t"], _weights_with_bias(combined, combined_bias), pool, relu, keep_argmax)
+        else:
+            rows = z.transpose(1, 2, 0, 3) if cache["rows_images_inner"] else z
+            candidates = rows.reshape(-1, pool[0] * pool[1], kernel.shape[3])
+            cache["y"], cache["argmax"] = _max_over_groups(candidates, 1, relu, keep_argmax)
     else:
         z = _window_major_product(x, kernel, bias, cache)
-        candidates, group_axis = z.reshape(pool[0] * pool[1], -1, kernel.shape[3]), 0
-    cache["y"], cache["argmax"] = _max_over_groups(candidates, group_axis, relu, keep_argmax)
+        candidates = z.reshape(pool[0] * pool[1], -1, kernel.shape[3])
+        cache["y"], cache["argmax"] = _max_over_groups(candidates, 0, relu, keep_argmax)
     n, hq, wq = x.shape[0], ho // pool[0], wo // pool[1]
     if cache.get("rows_images_inner"):
         return cache["y"].reshape(hq, wq, n, kernel.shape[3]).transpose(2, 0, 1, 3), cache
@@ -329,6 +338,24 @@ def _max_over_groups(candidates, group_axis, relu, keep_argmax):
             np.maximum(y[r0:r1], 0, out=y[r0:r1])
 
     parallel.for_blocks(block, rows, candidates.nbytes)
+    return y, argmax
+
+
+def _max_over_product_pieces(cols_t, weights, pool, relu, keep_argmax):
+    """:func:`_max_over_groups` of the combined product ``cols_t.T @ weights``, computed
+    :data:`PRODUCT_PIECE_BYTES` at a time into one buffer, each piece maxed while still in
+    the cache."""
+    rows, groups = cols_t.shape[1], pool[0] * pool[1]
+    c_out = weights.shape[1] // groups
+    y = np.empty((rows, c_out), dtype=np.result_type(cols_t, weights))
+    argmax = np.empty(y.shape, dtype=_index_dtype(groups)) if keep_argmax else None
+    pieces = parallel.blocks(rows, -(-rows * weights.shape[1] * y.itemsize // PRODUCT_PIECE_BYTES))
+    buffer = np.empty((pieces[0][1], weights.shape[1]), dtype=y.dtype)
+    for r0, r1 in pieces:
+        z = np.matmul(cols_t[:, r0:r1].T, weights, out=buffer[: r1 - r0])
+        _running_argmax(z.reshape(-1, groups, c_out), 1, groups, y[r0:r1], None if argmax is None else argmax[r0:r1])
+        if relu:
+            np.maximum(y[r0:r1], 0, out=y[r0:r1])
     return y, argmax
 
 

@@ -130,11 +130,11 @@ def for_blocks(work, n, nbytes):
     (or with one thread, or ``n == 1``) it runs as ``work(0, n)``. ``work`` must write only its own
     block's rows. The first exception raised by a block is raised here, after all have finished.
     """
-    threads = get_num_threads()
-    nested = threading.current_thread().name.startswith(_THREAD_PREFIX)  # a block waiting on blocks could deadlock
-    if threads == 1 or n < 2 or nbytes < MIN_PARALLEL_BYTES or nested or getattr(_part, "inline", False):
+    # (Inline also inside a block: a block waiting on blocks could deadlock.)
+    if runs_inline() or n < 2 or nbytes < MIN_PARALLEL_BYTES:
         work(0, n)
         return
+    threads = get_num_threads()
     ranges = blocks(n, threads)
     executor = _get_executor(threads - 1)
     futures = [executor.submit(work, start, stop) for start, stop in ranges[1:]]
@@ -216,11 +216,17 @@ def _openblas_threads():
     return None
 
 
+def runs_inline():
+    """Whether :func:`for_blocks` runs every step inline here, whatever its size: one thread, or
+    this thread computing a block or a part of a split batch."""
+    return (get_num_threads() == 1 or getattr(_part, "inline", False)
+            or threading.current_thread().name.startswith(_THREAD_PREFIX))
+
+
 def can_split_batch():
     """Whether :func:`split_batch` runs its parts at the same time: several threads, a BLAS whose
     thread count it can set (OpenBLAS), and not called from a block or a part itself."""
-    inside = threading.current_thread().name.startswith(_THREAD_PREFIX) or getattr(_part, "inline", False)
-    return get_num_threads() > 1 and not inside and _openblas_threads() is not None
+    return not runs_inline() and _openblas_threads() is not None
 
 
 def split_batch(work, n, parts):
