@@ -23,7 +23,7 @@ from .validation import standardize_inputs, standardize_targets
 # predict() and a training step split a batch over the threads, a whole forward (and backward)
 # pass each (ops/parallel.py's split_batch), where every part carries at least this many FLOPs of
 # the forward pass (summary.count_flops); a training step only when every layer is
-# per_sample_in_training (no batch norm, no dropout). Inference ms, the batch whole against split
+# per_sample_in_training (no batch norm). Inference ms, the batch whole against split
 # in two, alternating in one process (one-off A/B): LeNet (9.5 MFLOP a sample) at batch 128 7.35
 # / 5.95, 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16 1.30 / 1.44; small_cnn (0.5) at 1024
 # 19.2 / 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net (57) at 32 46.5 / 37.1.
@@ -145,9 +145,15 @@ class Trainer:
         to float rounding. Returns (loss, predictions, gradients)."""
         rows, replicas = x.shape[0], {}
         mean = self.loss.reduction != "sum"
+        # Dropout's masks, drawn for the whole batch in the order the whole pass would draw them.
+        noise = {t.id: drawn for t in self._tensors if t.inputs and (drawn := t.layer.draw_batch_noise(
+            (rows,) + tuple(t.inputs[0].shape[1:]), np.dtype(t.inputs[0].dtype))) is not None}
 
         def part(start, stop):
             replica = replicas[start] = self._replica()
+            for t in replica._tensors:
+                if t.id in noise:
+                    t.layer.batch_noise = noise[t.id][start:stop]
             pred = replica.forward([x[start:stop]], training=True)[0]
             loss, grad = replica._loss_and_output_grad(y[start:stop], pred, fused)
             share = (stop - start) / rows if mean else 1.0

@@ -70,10 +70,19 @@ class Layer:
     #: the number of inputs a layer takes: 1, or None for a list (Add, Concatenate)
     n_inputs = 1
     #: whether training on parts of a batch, each on a copy of the layer, is training on the whole
-    #: batch: each sample's output and gradients depend on that sample alone, with no randomness
-    #: (not so for batch norm's batch statistics or dropout's masks). A training step may then split
-    #: its batch over the threads (tichchap.training).
+    #: batch: each sample's output and gradients depend on that sample alone (not so for batch
+    #: norm's batch statistics), its randomness drawn for the whole batch first
+    #: (:meth:`draw_batch_noise`). A training step may then split its batch over the threads
+    #: (tichchap.training).
     per_sample_in_training = True
+    #: a part of a split training batch: its rows of what :meth:`draw_batch_noise` drew
+    batch_noise = None
+
+    def draw_batch_noise(self, input_shape, dtype):
+        """The randomness a training forward pass on an input of ``input_shape`` would draw, drawn
+        now, as that pass would, for a training step that splits its batch (each part's copy of
+        the layer then gets its rows as ``batch_noise``); None for a layer without any."""
+        return None
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None, **kwargs):
         self._check_options(kwargs)

@@ -198,10 +198,6 @@ class Dropout(Layer):
     """Inverted dropout: in training each value is zeroed with probability ``rate`` and the rest
     scaled by 1 / (1 - rate); at inference it is the identity."""
 
-    @property
-    def per_sample_in_training(self):
-        return self.rate == 0  # its masks come from one generator, drawn in turn
-
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(noise_shape=noise_shape, **kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
@@ -215,9 +211,15 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self._mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= self.rate
+        keep = self.batch_noise if self.batch_noise is not None else self.draw_batch_noise(x.shape, x.dtype)
         self._mask = keep * x.dtype.type(1 / (1 - self.rate))
         return x * self._mask
+
+    def draw_batch_noise(self, input_shape, dtype):
+        """The kept values' mask."""
+        if self.rate == 0:
+            return None
+        return self.rng.random(input_shape, dtype=np.float64 if dtype == np.float64 else np.float32) >= self.rate
 
     def backward(self, dy):
         return dy if self._mask is None else dy * self._mask
