@@ -416,6 +416,21 @@ def test_a_training_step_split_over_the_threads_is_the_whole_batchs_step(threads
 
 
 @needs_openblas
+def test_after_a_split_step_the_layers_hold_the_summed_gradients(threads, monkeypatch):
+    threads(2)
+    rng = np.random.default_rng(5)
+    x, y = rng.random((9, 10, 10, 2), dtype=np.float32), rng.integers(0, 4, 9)
+    grads = []
+    for split in (False, True):
+        tichchap.utils.set_random_seed(3)
+        model = _small_cnn()
+        _steps(model, x, y, "sparse_categorical_crossentropy", split, monkeypatch, steps=1)
+        grads.append([layer.grads[name] for layer, name in model._trainable()])
+    for whole, split in zip(*grads):
+        np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-7)
+
+
+@needs_openblas
 def test_a_training_step_keeps_the_batch_whole_for_batch_statistics(threads, monkeypatch):
     threads(2)
     parts = []

@@ -167,6 +167,9 @@ class Trainer:
         for replica in others:
             for total, (layer, name) in zip(grads, replica._trainable()):
                 total += layer.grads[name]
+        for original, copy in zip(self._all_layers, first._all_layers):  # layer.grads as backward leaves it
+            if hasattr(copy, "grads"):
+                original.grads = copy.grads
         return sum(loss for loss, _ in results), np.concatenate([pred for _, pred in results]), grads
 
     def _reset_metrics(self):
