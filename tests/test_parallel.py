@@ -342,7 +342,7 @@ def test_predict_keeps_small_batches_whole(threads, monkeypatch):
                         parts.append(count) or split(work, n, count))
     model = applications.lenet()
     model.predict(np.zeros((8, 28, 28, 1), np.float32), verbose=0)
-    assert parts == [1]
+    assert parts == [] and model._batch_parts(8) == 1
 
 
 def test_count_flops_counts_twice_the_multiply_adds_of_convolutions_and_dense_layers():
@@ -480,3 +480,28 @@ def test_a_model_whose_one_sample_costs_more_than_the_cap_keeps_its_batches_whol
     assert model._batch_parts(1024) == 1
     monkeypatch.setattr(training, "SPLIT_MAX_FLOPS_PER_SAMPLE", 10_000_000)
     assert model._batch_parts(1024) == (2 if parallel.can_split_batch() else 1)
+
+
+@needs_openblas
+@pytest.mark.parametrize("output_activation, loss", [
+    ("softmax", "sparse_categorical_crossentropy"), ("linear", tichchap.losses.MeanSquaredError(reduction="sum"))])
+def test_evaluate_splits_its_batches_with_the_whole_batchs_loss_and_metrics(threads, monkeypatch, output_activation, loss):
+    """Each part's loss from its own replica's logits (the fused path), weighted by its share."""
+    from tichchap import training
+
+    threads(2)
+    rng = np.random.default_rng(11)
+    x = rng.random((45, 10, 10, 2), dtype=np.float32)
+    y = rng.integers(0, 4, 45) if output_activation == "softmax" else rng.random((45, 4), dtype=np.float32)
+    tichchap.utils.set_random_seed(12)
+    model = _small_cnn(output_activation)
+    model.compile(optimizer="sgd", loss=loss, metrics=["accuracy"] if output_activation == "softmax" else ["mae"])
+    results = []
+    for split_min_flops in (10**30, 1):
+        monkeypatch.setattr(training, "SPLIT_MIN_FLOPS", split_min_flops)
+        results.append(model.evaluate(x, y, batch_size=20, verbose=0, return_dict=True))
+    whole, split = results
+    assert whole.keys() == split.keys()
+    for key in whole:
+        np.testing.assert_allclose(split[key], whole[key], rtol=1e-5)
+    assert model._batch_parts(20) == 2

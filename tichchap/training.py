@@ -20,8 +20,8 @@ from .utils.random import make_rng
 from .validation import standardize_inputs, standardize_targets
 
 
-# predict() and a training step split a batch over the threads, a whole forward (and backward)
-# pass each (ops/parallel.py's split_batch), where every part carries at least this many FLOPs of
+# predict(), evaluate() and a training step split a batch over the threads, a whole forward (and
+# backward) pass each (ops/parallel.py's split_batch), where every part carries at least this many FLOPs of
 # the forward pass (summary.count_flops); a training step only when every layer is
 # per_sample_in_training (no batch norm). Inference ms, the batch whole against split
 # in two, alternating in one process (one-off A/B): LeNet (9.5 MFLOP a sample) at batch 128 7.35
@@ -138,31 +138,28 @@ class Trainer:
         return loss, pred
 
     def _split_step(self, x, y, fused, parts):
-        """Forward, loss and backward of ``parts`` parts of the batch at once, each on its own
-        replica of the model (``Model._replica``: the same weights, caches and gradients of its
-        own) and thread (ops/parallel.py's ``split_batch``). Each part's loss and output gradient
-        are weighted by its share of the batch, so the summed gradients are the whole batch's up
-        to float rounding. Returns (loss, predictions, gradients)."""
-        rows, replicas = x.shape[0], {}
-        mean = self.loss.reduction != "sum"
+        """Forward, loss and backward of ``parts`` parts of the batch at once (:meth:`_in_parts`).
+        Each part's loss and output gradient are weighted by its share of the batch, so the
+        summed gradients are the whole batch's up to float rounding. Returns (loss, predictions,
+        gradients)."""
+        rows = x.shape[0]
         # Dropout's masks, drawn for the whole batch in the order the whole pass would draw them.
         noise = {t.id: drawn for t in self._tensors if t.inputs and (drawn := t.layer.draw_batch_noise(
             (rows,) + tuple(t.inputs[0].shape[1:]), np.dtype(t.inputs[0].dtype))) is not None}
 
-        def part(start, stop):
-            replica = replicas[start] = self._replica()
+        def part(replica, start, stop):
             for t in replica._tensors:
                 if t.id in noise:
                     t.layer.batch_noise = noise[t.id][start:stop]
             pred = replica.forward([x[start:stop]], training=True)[0]
             loss, grad = replica._loss_and_output_grad(y[start:stop], pred, fused)
-            share = (stop - start) / rows if mean else 1.0
+            share = self._loss_share(start, stop, rows)
             grad *= grad.dtype.type(share)
             replica.backward([grad], fused=fused, input_grads=False)
-            return float(loss) * share, pred
+            return float(loss) * share, pred, replica
 
-        results = parallel.split_batch(part, rows, parts)
-        first, *others = (replicas[start] for start in sorted(replicas))
+        results = self._in_parts(part, rows, parts)
+        first, *others = (replica for _, _, replica in results)
         grads = [layer.grads[name] for layer, name in first._trainable()]
         for replica in others:
             for total, (layer, name) in zip(grads, replica._trainable()):
@@ -170,7 +167,21 @@ class Trainer:
         for original, copy in zip(self._all_layers, first._all_layers):  # layer.grads as backward leaves it
             if hasattr(copy, "grads"):
                 original.grads = copy.grads
-        return sum(loss for loss, _ in results), np.concatenate([pred for _, pred in results]), grads
+        return sum(loss for loss, _, _ in results), np.concatenate([pred for _, pred, _ in results]), grads
+
+    def _in_parts(self, work, rows, parts):
+        """``[work(model, start, stop)]`` over ``parts`` parts of a batch of ``rows``: the model
+        itself when that is one part; else each part at once on its own thread
+        (ops/parallel.py's ``split_batch``) and its own replica of the model (``Model._replica``:
+        the same weights, caches and outputs of its own)."""
+        if parts == 1:
+            return [work(self, 0, rows)]
+        return parallel.split_batch(lambda start, stop: work(self._replica(), start, stop), rows, parts)
+
+    def _loss_share(self, start, stop, rows):
+        """The weight of the loss of rows start..stop in the loss of ``rows``: their share of the
+        batch for a mean, 1 for a sum."""
+        return 1.0 if self.loss.reduction == "sum" else (stop - start) / rows
 
     def _reset_metrics(self):
         for m in self.compiled_metrics:
@@ -266,12 +277,18 @@ class Trainer:
         loss_total, count = 0.0, 0
         for index in _batches(x.shape[0], batch_size):
             xb, yb = x[index], y[index]
-            pred = self.forward([xb], training=False, keep_cache=False)[0]
-            if fused:
-                loss = self.loss.value_and_grad_from_logits(yb, self.outputs[0].layer.logits)[0]
-            else:
-                loss = self.loss(yb, pred)
-            loss_total += float(loss) * len(xb)
+
+            def part(model, start, stop):
+                pred = model.forward([xb[start:stop]], training=False, keep_cache=False)[0]
+                if fused:
+                    loss = self.loss.value_and_grad_from_logits(yb[start:stop], model.outputs[0].layer.logits)[0]
+                else:
+                    loss = self.loss(yb[start:stop], pred)
+                return float(loss) * self._loss_share(start, stop, len(xb)), pred
+
+            results = self._in_parts(part, len(xb), self._batch_parts(len(xb)))
+            loss, pred = sum(loss for loss, _ in results), np.concatenate([pred for _, pred in results])
+            loss_total += loss * len(xb)
             count += len(xb)
             for m in self.compiled_metrics:
                 m.update_state(yb, pred)
@@ -322,11 +339,10 @@ class Trainer:
         return max(1, min(parallel.get_num_threads(), int(rows * flops // SPLIT_MIN_FLOPS)))
 
     def _predict_parts(self, batch):
-        """The inference outputs of ``batch``, in :meth:`_batch_parts` parts of its rows, a
-        whole forward pass per thread (the batch whole when that is one part)."""
-        return parallel.split_batch(
-            lambda start, stop: self.forward([a[start:stop] for a in batch], training=False, keep_cache=False),
-            batch[0].shape[0], self._batch_parts(batch[0].shape[0]))
+        """The inference outputs of ``batch``, in :meth:`_batch_parts` parts of its rows."""
+        rows = batch[0].shape[0]
+        return self._in_parts(lambda model, start, stop: model.forward(
+            [a[start:stop] for a in batch], training=False, keep_cache=False), rows, self._batch_parts(rows))
 
     def train_on_batch(self, x, y, return_dict=False):
         """One update on one batch; returns the loss (and metrics) of that batch."""
