@@ -369,6 +369,24 @@ def _steps(model, x, y, loss, split, monkeypatch, steps=2):
     return losses, model.get_weights()
 
 
+def _whole_then_split(make_model, x, y, loss, monkeypatch, seed, steps=2):
+    """``[(losses, weights, model)]`` after ``steps`` steps from the same start: the batches
+    whole, then split in two."""
+    runs = []
+    for split in (False, True):
+        tichchap.utils.set_random_seed(seed)
+        model = make_model()
+        runs.append((*_steps(model, x, y, loss, split, monkeypatch, steps), model))
+    return runs
+
+
+def _assert_same_training(runs):
+    (whole_losses, whole_weights, _), (split_losses, split_weights, _) = runs
+    np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-5)
+    for a, b in zip(split_weights, whole_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @needs_openblas
 def test_a_split_training_step_draws_dropouts_masks_for_the_whole_batch(threads, monkeypatch):
     """The masks are drawn before the parts run, as the whole pass draws them, and each part gets
@@ -376,16 +394,11 @@ def test_a_split_training_step_draws_dropouts_masks_for_the_whole_batch(threads,
     threads(2)
     rng = np.random.default_rng(8)
     x, y = rng.random((17, 10, 10, 2), dtype=np.float32), rng.integers(0, 4, 17)
-    results = []
-    for split in (False, True):
-        tichchap.utils.set_random_seed(9)
-        model = _small_cnn(extra=[tichchap.layers.Dense(12, activation="relu"), tichchap.layers.Dropout(0.5)])
-        results.append(_steps(model, x, y, "sparse_categorical_crossentropy", split, monkeypatch, steps=3))
-    (whole_losses, whole_weights), (split_losses, split_weights) = results
-    np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-5)
-    for a, b in zip(split_weights, whole_weights):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert model.layers[-2].batch_noise is None  # only the parts' copies held their rows
+    runs = _whole_then_split(lambda: _small_cnn(extra=[tichchap.layers.Dense(12, activation="relu"),
+                                                     tichchap.layers.Dropout(0.5)]),
+                             x, y, "sparse_categorical_crossentropy", monkeypatch, seed=9, steps=3)
+    _assert_same_training(runs)
+    assert runs[1][2].layers[-2].batch_noise is None  # only the parts' copies held their rows
 
 
 @needs_openblas
@@ -404,15 +417,9 @@ def test_a_training_step_split_over_the_threads_is_the_whole_batchs_step(threads
     parts = []
     monkeypatch.setattr(parallel, "split_batch", lambda work, n, count, split=parallel.split_batch:
                         parts.append(count) or split(work, n, count))
-    results = []
-    for split in (False, True):
-        tichchap.utils.set_random_seed(6)
-        results.append(_steps(_small_cnn(output_activation), x, y, loss, split, monkeypatch))
-    (whole_losses, whole_weights), (split_losses, split_weights) = results
-    np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-5)
-    for a, b in zip(split_weights, whole_weights):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert parts == [2, 2] and split_weights[0] is not whole_weights[0]
+    runs = _whole_then_split(lambda: _small_cnn(output_activation), x, y, loss, monkeypatch, seed=6)
+    _assert_same_training(runs)
+    assert parts == [2, 2]
 
 
 @needs_openblas
@@ -420,14 +427,10 @@ def test_after_a_split_step_the_layers_hold_the_summed_gradients(threads, monkey
     threads(2)
     rng = np.random.default_rng(5)
     x, y = rng.random((9, 10, 10, 2), dtype=np.float32), rng.integers(0, 4, 9)
-    grads = []
-    for split in (False, True):
-        tichchap.utils.set_random_seed(3)
-        model = _small_cnn()
-        _steps(model, x, y, "sparse_categorical_crossentropy", split, monkeypatch, steps=1)
-        grads.append([layer.grads[name] for layer, name in model._trainable()])
-    for whole, split in zip(*grads):
-        np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-7)
+    runs = _whole_then_split(_small_cnn, x, y, "sparse_categorical_crossentropy", monkeypatch, seed=3, steps=1)
+    whole, split = ([layer.grads[name] for layer, name in model._trainable()] for _, _, model in runs)
+    for a, b in zip(split, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 @needs_openblas
