@@ -289,6 +289,25 @@ def test_split_batch_raises_a_parts_error_after_every_part_finished_and_restores
     assert finished == [0] and _blas_threads() == blas_before
 
 
+@needs_openblas
+def test_split_batches_from_two_threads_at_once_give_their_results_and_restore_blas(threads):
+    """BLAS' thread count is the process': while one split runs, another runs its parts in turn,
+    so the count set back at the end is the one from before either."""
+    threads(2)
+    blas_before, results = _blas_threads(), {}
+
+    def caller(name):
+        results[name] = [parallel.split_batch(lambda s, e: (s, e), 6, 2) for _ in range(200)]
+
+    callers = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert all(r == [(0, 3), (3, 6)] for runs in results.values() for r in runs)
+    assert _blas_threads() == blas_before  # without the lock: often 1 (read while the other had set it)
+
+
 def test_split_batch_on_one_thread_or_inside_a_part_runs_the_parts_in_turn(threads):
     threads(1)
     names = []

@@ -51,6 +51,7 @@ _lock = threading.Lock()
 _num_threads = None
 _executor = None
 _part = threading.local()  # .inline: this thread computes one part of a split batch
+_splitting = threading.Lock()  # held while a split batch runs (BLAS' thread count is the process')
 
 
 def _env_threads(name):
@@ -92,11 +93,11 @@ def set_num_threads(n):
 
 
 def _forget_threads():
-    """After fork the child has none of the parent's worker threads (and the lock may have been
+    """After fork the child has none of the parent's worker threads (and the locks may have been
     held by one of them): start afresh when needed."""
-    global _executor, _lock
+    global _executor, _lock, _splitting
     _executor = None
-    _lock = threading.Lock()
+    _lock, _splitting = threading.Lock(), threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -234,11 +235,18 @@ def split_batch(work, n, parts):
     contiguous runs to up to :func:`get_num_threads` threads, each thread alone on a core: BLAS
     runs on one thread (its thread count is set for the process while the parts run, and
     restored) and tichchap's own elementwise steps inline. Without :func:`can_split_batch`, the
-    parts run one after the other. The first exception raised by a part is raised here, after
-    all have finished."""
+    parts run one after the other, as they do while another thread's split batch is running. The
+    first exception raised by a part is raised here, after all have finished."""
     ranges = blocks(n, parts)
-    if len(ranges) < 2 or not can_split_batch():
+    if len(ranges) < 2 or not can_split_batch() or not _splitting.acquire(blocking=False):
         return [work(start, stop) for start, stop in ranges]
+    try:
+        return _run_split(work, ranges)
+    finally:
+        _splitting.release()
+
+
+def _run_split(work, ranges):
     get_blas_threads, set_blas_threads = _openblas_threads()
 
     def run(first, last):  # parts first..last-1, on this thread
