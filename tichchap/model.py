@@ -4,8 +4,6 @@
 feeds several layers (a residual block), the gradients flowing back into it are added up.
 """
 
-import copy
-
 import numpy as np
 
 from . import layers as layers_module
@@ -17,6 +15,15 @@ from .utils.naming import unique_name
 
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _shallow_copy(obj):
+    """``copy.copy(obj)`` for a plain object (its attributes in ``__dict__``), without
+    ``copy.copy``'s generic protocol: 0.3-1 us instead of 2-3 (a split batch copies every layer
+    and graph tensor)."""
+    clone = object.__new__(type(obj))
+    clone.__dict__.update(obj.__dict__)
+    return clone
 
 
 class Model(Trainer):
@@ -89,11 +96,11 @@ class Model(Trainer):
         """A copy of the model over shallow copies of its layers: the same weight arrays, but
         caches, gradients and outputs of its own, so that it can run a part of a batch while
         another replica runs another (tichchap.training)."""
-        replica = copy.copy(self)
-        layer_copies = {id(layer): copy.copy(layer) for layer in self._all_layers}
+        replica = _shallow_copy(self)
+        layer_copies = {id(layer): _shallow_copy(layer) for layer in self._all_layers}
         tensors = {}
         for t in self._tensors:
-            tensors[t.id] = copy.copy(t)
+            tensors[t.id] = _shallow_copy(t)
             tensors[t.id].layer = layer_copies[id(t.layer)]
         replica._tensors = [tensors[t.id] for t in self._tensors]
         replica.inputs, replica.outputs = [tensors[t.id] for t in self.inputs], [tensors[t.id] for t in self.outputs]
