@@ -278,16 +278,16 @@ class ActivationMixin:
     """
 
     def _activate(self, z):
-        # Returns its own result, not self._a: predict() may run the layer on two threads at once.
         act = self.activation
         if act.name == "relu":
-            a, self._z = act.forward(z, out=z), None
+            self._z = None
+            self._a = act.forward(z, out=z)
         elif act.name == "linear":
-            a, self._z = z, None
+            self._z, self._a = None, z
         else:
-            a, self._z = act.forward(z), z
-        self._a = a
-        return a
+            self._z = z
+            self._a = act.forward(z)
+        return self._a
 
     @property
     def logits(self):

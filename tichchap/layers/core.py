@@ -144,9 +144,8 @@ class Activation(ActivationMixin, Layer):
 
     def forward(self, x, training=False):
         if self.activation.name == "relu":  # one pass (a copy, then max in place, is two)
-            a = self.activation.forward(x)
-            self._z, self._a = None, a
-            return a
+            self._z, self._a = None, self.activation.forward(x)
+            return self._a
         return self._activate(x)
 
     def forward_into_input(self, x):
