@@ -21,12 +21,12 @@ from .validation import standardize_inputs, standardize_targets
 
 
 # predict(), evaluate() and a training step split a batch over the threads, a whole forward (and
-# backward) pass each (ops/parallel.py's split_batch), where every part carries at least this many FLOPs of
-# the forward pass (summary.count_flops); a training step only when every layer is
-# per_sample_in_training (no batch norm). Inference ms, the batch whole against split
-# in two, alternating in one process (one-off A/B): LeNet (9.5 MFLOP a sample) at batch 128 7.35
-# / 5.95, 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16 1.30 / 1.44; small_cnn (0.5) at 1024
-# 19.2 / 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net (57) at 32 46.5 / 37.1.
+# backward) pass each (ops/parallel.py's split_batch), where every part carries at least this many
+# FLOPs of the forward pass (summary.count_flops); a training step only when every layer is
+# per_sample_in_training (no batch norm). Inference ms, the batch whole against split in two,
+# alternating in one process (one-off A/B): LeNet (9.5 MFLOP a sample) at batch 128 7.35 / 5.95,
+# 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16 1.30 / 1.44; small_cnn (0.5) at 1024 19.2 /
+# 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net (57) at 32 46.5 / 37.1.
 # LeNet's training step split / whole: 0.90 at batch 128, 0.96 at 32, 1.07 at 16 (76 MFLOP a part).
 SPLIT_MIN_FLOPS = 150_000_000
 # ... and not for a model whose one sample costs more than this: its layers keep both cores busy on
@@ -120,6 +120,7 @@ class Trainer:
         """Forward, loss, backward and one optimizer update. Returns (loss, predictions).
         A non-finite loss skips the update, so the weights stay those of the last good step."""
         parts = self._batch_parts(x.shape[0]) if all(layer.per_sample_in_training for layer in self.layers) else 1
+        pairs = self._trainable()
         if parts > 1:
             loss, pred, grads = self._split_step(x, y, fused, parts)
         else:
@@ -128,10 +129,10 @@ class Trainer:
             loss = float(loss)
             if math.isfinite(loss):
                 self.backward([grad], fused=fused, input_grads=False)
-                grads = [layer.grads[name] for layer, name in self._trainable()]
+                grads = [layer.grads[name] for layer, name in pairs]
         if not math.isfinite(loss):
             return loss, pred
-        self.optimizer.apply([getattr(layer, name) for layer, name in self._trainable()], grads)
+        self.optimizer.apply([getattr(layer, name) for layer, name in pairs], grads)
         # Freed now, the next step's forward does not hold two steps' im2col matrices at once.
         for layer in self.layers:
             layer.clear_cache()

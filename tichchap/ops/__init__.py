@@ -3,8 +3,8 @@
 Everything here works on NHWC-shaped NumPy arrays and keeps the input's dtype. Convolutions with
 few channels on big images return channel-major views ((C, N, H, W) memory, NHWC shape; see
 ``is_channel_major``), and a one-channel convolution with its max pooling an images-inner view
-((H, W, N, C) memory; ``is_images_inner``), which every NumPy operation reads as any other array. ``reference`` holds slow
-loop versions of the same maths, for reading and for the tests.
+((H, W, N, C) memory; ``is_images_inner``), which every NumPy operation reads as any other
+array. ``reference`` holds slow loop versions of the same maths, for reading and for the tests.
 """
 
 from .conv import (

@@ -540,7 +540,8 @@ def _conv2d_winograd_backward(spread, dbias, cache, compute_dx):
     dkernel = winograd.weight_gradient(cache["winograd_tiles"], spread, kernel.shape[0])
     if not compute_dx:
         return None, dkernel, dbias
-    dx = winograd.input_gradient(spread, kernel, cache["out_shape"], cache["x_shape"], cache["pads"], cache["dx_images_inner"])
+    dx = winograd.input_gradient(spread, kernel, cache["out_shape"], cache["x_shape"], cache["pads"],
+                                 cache["dx_images_inner"])
     return dx, dkernel, dbias
 
 
@@ -579,7 +580,6 @@ def conv2d_forward(x, kernel, bias, strides, padding, images_inner=False, produc
             return None, cache
         y = cols_t.T @ _weights_with_bias(kernel, bias)
         if images_inner:
-            cache["rows_images_inner"] = True
             return y.reshape(ho, wo, n, c_out).transpose(2, 0, 1, 3), cache
         return y.reshape(n, ho, wo, c_out), cache
     if (kh, kw, sh, sw) == (1, 1, 1, 1) and x.flags.c_contiguous:

@@ -45,12 +45,13 @@ gradient back in the same layout, so the backward routing reads dY in order. LeN
 in one process against (n, y, x) rows and NHWC memory: training step 0.959 / 0.962 (24 and 25 of
 30 pairs of windows faster), inference 0.967 / 0.978.
 
-Anything else (overlapping or padded pooling windows, a Winograd layer whose output is not
-whole tiles, the channel-major path of ops/conv.py) runs the convolution and the pooling as
-they are, with the ReLU moved. A channel-major convolution's output is pooled as C*N planes (ops/pool.py), in memory order. The
-combined kernel on that path measured 46 -> 38 ms forward (before its argmax) and 87 -> 77
-backward at food_net's 112x112 8 -> 8, but 50 -> 58 backward at 56x56 16 -> 16: about 5 % of a
-food_net step at best, for a second channel-major pooling path, so it is not taken there.
+Anything else (overlapping or padded pooling windows, a Winograd layer whose output is not whole
+tiles, the channel-major path of ops/conv.py) runs the convolution and the pooling as they are,
+with the ReLU moved. A channel-major convolution's output is pooled as C*N planes (ops/pool.py),
+in memory order. The combined kernel on that path measured 46 -> 38 ms forward (before its
+argmax) and 87 -> 77 backward at food_net's 112x112 8 -> 8, but 50 -> 58 backward at 56x56
+16 -> 16: about 5 % of a food_net step at best, for a second channel-major pooling path, so it is
+not taken there.
 
 Measured, forward / backward ms, against the layers run one by one (one-off A/B timings):
 LeNet's conv1 + pool1 5.0 / 6.6 -> 3.5 / 2.2 with window-major rows, and combined 1.1x faster
@@ -333,12 +334,19 @@ def _max_over_groups(candidates, group_axis, relu, keep_argmax):
 
     def block(r0, r1):
         part = candidates[:, r0:r1] if group_axis == 0 else candidates[r0:r1]
-        _running_argmax(part, group_axis, groups, y[r0:r1], None if argmax is None else argmax[r0:r1])
-        if relu:
-            np.maximum(y[r0:r1], 0, out=y[r0:r1])
+        _max_rows(part, group_axis, y, argmax, r0, r1, relu)
 
     parallel.for_blocks(block, rows, candidates.nbytes)
     return y, argmax
+
+
+def _max_rows(candidates, group_axis, y, argmax, r0, r1, relu):
+    """Rows r0..r1 of :func:`_max_over_groups`' ``y`` (and ``argmax``) from their
+    ``candidates``, the ReLU after the max."""
+    part_argmax = None if argmax is None else argmax[r0:r1]
+    _running_argmax(candidates, group_axis, candidates.shape[group_axis], y[r0:r1], part_argmax)
+    if relu:
+        np.maximum(y[r0:r1], 0, out=y[r0:r1])
 
 
 def _max_over_product_pieces(cols_t, weights, pool, relu, keep_argmax):
@@ -353,9 +361,7 @@ def _max_over_product_pieces(cols_t, weights, pool, relu, keep_argmax):
     buffer = np.empty((pieces[0][1], weights.shape[1]), dtype=y.dtype)
     for r0, r1 in pieces:
         z = np.matmul(cols_t[:, r0:r1].T, weights, out=buffer[: r1 - r0])
-        _running_argmax(z.reshape(-1, groups, c_out), 1, groups, y[r0:r1], None if argmax is None else argmax[r0:r1])
-        if relu:
-            np.maximum(y[r0:r1], 0, out=y[r0:r1])
+        _max_rows(z.reshape(-1, groups, c_out), 1, y, argmax, r0, r1, relu)
     return y, argmax
 
 

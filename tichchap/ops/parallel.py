@@ -17,11 +17,11 @@ LeNet 6.73 / 6.75, Xception batch 1 108.3 / 107.9.
 The threads need the cores that OpenBLAS' idle threads would otherwise spin on, and memory that
 is not faulted in afresh at every step: :mod:`tichchap._runtime` sees to both at import.
 
-:func:`split_batch` is the other way to use the cores, for ``Model.predict`` and training steps
-(``tichchap.training``): a whole forward (and backward) pass per thread, each on its own part of
-the batch and alone on its core (its matrix products on one BLAS thread, its elementwise steps
-inline). No step waits for the other thread, and each part's arrays are half the size. LeNet at
-batch 128, in 24 pairs of alternating windows against the batch whole (``python
+:func:`split_batch` is the other way to use the cores, for ``Model.predict``, ``evaluate`` and
+training steps (``tichchap.training``): a whole forward (and backward) pass per thread, each on
+its own part of the batch and alone on its core (its matrix products on one BLAS thread, its
+elementwise steps inline). No step waits for the other thread, and each part's arrays are half the
+size. LeNet at batch 128, in 24 pairs of alternating windows against the batch whole (``python
 benchmarks/bench_paths.py --models lenet --paired "batch whole"``): inference 0.845x the time,
 training 0.886x. Four parts of 32 images were slower than two (the weights read once per part).
 The parts' matrix products are smaller ones, which OpenBLAS may sum in another order: a split
@@ -128,7 +128,8 @@ def for_blocks(work, n, nbytes):
     """Call ``work(start, stop)`` on blocks of ``range(n)``, one per thread, and wait for all.
 
     ``nbytes`` is about how much memory the whole step touches; below :data:`MIN_PARALLEL_BYTES`
-    (or with one thread, or ``n == 1``) it runs as ``work(0, n)``. ``work`` must write only its own
+    (or with one thread, ``n == 1``, or inside a block or a split batch's part: :func:`runs_inline`)
+    it runs as ``work(0, n)``. ``work`` must write only its own
     block's rows. The first exception raised by a block is raised here, after all have finished.
     """
     # (Inline also inside a block: a block waiting on blocks could deadlock.)
