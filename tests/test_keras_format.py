@@ -114,7 +114,7 @@ def test_sequential_configs_without_input_layer(tmp_path):
 
     path = rewrite_archive(fixture_path("mlp.keras"), tmp_path / "built_late.keras", drop_input)
     model = kf.load_keras_model(path)
-    assert compare_outputs(model, reference, reference["__input__"]).passed
+    assert compare_outputs(model, reference, reference["__input__"], atol=ATOL, rtol=RTOL).passed
 
     # Keras 1/2 style: the first layer carries batch_input_shape.
     path = tmp_path / "old_style.h5"
@@ -126,7 +126,7 @@ def test_sequential_configs_without_input_layer(tmp_path):
         config["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 784]
         h5.attrs["model_config"] = json.dumps(config)
     model = kf.load_keras_model(path)
-    assert compare_outputs(model, reference, reference["__input__"]).passed
+    assert compare_outputs(model, reference, reference["__input__"], atol=ATOL, rtol=RTOL).passed
 
 
 def test_files_with_optimizer_state_load_only_the_model():
@@ -408,7 +408,7 @@ def test_regularizers_are_ignored_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="kernel_regularizer"):
         model = kf.load_keras_model(path)
     reference = np.load(fixture_path("conv_same_s1.npz"))
-    assert compare_outputs(model, reference, reference["__input__"]).passed
+    assert compare_outputs(model, reference, reference["__input__"], atol=ATOL, rtol=RTOL).passed
 
 
 # ---------------------------------------------------------------------------------------------
