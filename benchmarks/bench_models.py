@@ -34,11 +34,19 @@ loss and the same updated weights (that is, the same gradients). Batch-norm movi
 (so activations stay of order 1 through Xception's 36 convolutions instead of vanishing).
 
     python benchmarks/bench_models.py            # full run (several minutes)
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py   # see below
     python benchmarks/bench_models.py --quick    # under a minute: lenet, mlp, xception b1
     python benchmarks/bench_models.py --models lenet food_net --windows 9
     python benchmarks/bench_models.py --profile lenet   # cProfile of tichchap's training step
 
 Results go to benchmarks/results/models[_quick].md and .json with the machine and versions.
+
+NumPy's OpenBLAS picks its kernels for the CPU it finds, unless ``OPENBLAS_CORETYPE`` names others
+(``OPENBLAS_L2_SIZE`` sets the cache size it blocks for). The reference machine's environment sets
+both (Haswell, 512 KiB) for older OpenBLAS builds, and they hold NumPy 2.4's OpenBLAS 0.3.31 to its
+AVX2 kernels at about half the speed of the AVX-512 ones it picks itself on that CPU, while PyTorch
+uses AVX-512 either way. The run prints a warning when either is set, and the header of the
+table names the kernels; the README's figures are measured with both unset in that command alone.
 """
 
 import argparse
@@ -447,6 +455,7 @@ def machine_info():
             "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
             "tichchap_commit": _git_commit(), "numpy_blas": blas, "threads": THREADS,
             "torch_threads": torch.get_num_threads(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
     try:
         from threadpoolctl import threadpool_info
@@ -458,6 +467,14 @@ def machine_info():
     except ImportError:
         info["threadpools"] = f"threadpoolctl not installed; OMP/OPENBLAS_NUM_THREADS={THREADS} set before import"
     return info
+
+
+BLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _blas_settings(machine):
+    """The environment's settings of OpenBLAS' kernels and blocking, as text ('' for none)."""
+    return ", ".join(f"{name}={machine[name]}" for name in BLAS_SETTINGS if machine.get(name))
 
 
 def _git_commit():
@@ -482,7 +499,7 @@ def markdown(result):
              f"NumPy {m['numpy']} ({m['numpy_blas'].get('name', '?')} {m['numpy_blas'].get('version', '')}), "
              f"PyTorch {m['torch']} ({m.get('torch_cpu_capability')}); tichchap {m['tichchap_commit']}; {result['date']}.",
              f"OpenBLAS kernels: {m.get('openblas_kernels') or 'unknown (threadpoolctl not installed)'}"
-             + (f" (forced: OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']})" if m.get("OPENBLAS_CORETYPE") else
+             + (f" (set by the environment: {_blas_settings(m)})" if _blas_settings(m) else
                 " (OpenBLAS' own CPU detection)") + ".",
              f"Load average at start / end: {result['load_start']} / {result['load_end']}. "
              f"NumPy float32 matmul (1024^3): {result['numpy_gflops_start']:.0f} GFLOP/s at start, "
@@ -543,7 +560,7 @@ def main():
     parser.add_argument("--quiet-wait", type=float, help="seconds, per row, to wait for other processes to go "
                         "quiet before pairs of windows (default 60 full, 0 quick)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
-    parser.add_argument("--tag", help="suffix for the result files, e.g. openblas_skylakex for a run with other kernels")
+    parser.add_argument("--tag", help="suffix for the result files, e.g. openblas_haswell for a run with other kernels")
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "SIDE"), help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=ALL_MODELS[:4], help="cProfile tichchap's training step and exit")
     args = parser.parse_args()
@@ -562,8 +579,13 @@ def main():
     window_s = args.window_seconds or (0.3 if quick else 1.0)
     global QUIET_WAIT_S
     QUIET_WAIT_S = args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 60.0)
+    info = machine_info()
+    if _blas_settings(info):
+        print(f"warning: {_blas_settings(info)} from the environment hold NumPy's OpenBLAS to "
+              f"{info.get('openblas_kernels') or 'other'} kernels, not the ones it picks for this CPU; to measure "
+              f"those: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py", flush=True)
     state = machine_state()
-    result = {"quick": quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
+    result = {"quick": quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": info,
               "load_start": state["load"], "windows": windows, "window_seconds": window_s,
               "numpy_gflops_start": state["numpy_gflops"], "handoff_us_start": state["handoff_us"],
               "rows": [], "checks": {}, "flops": {}, "memory": {}}
