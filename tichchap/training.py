@@ -24,11 +24,16 @@ from .validation import standardize_inputs, standardize_targets
 # backward) pass each (ops/parallel.py's split_batch), where every part carries at least this many
 # FLOPs of the forward pass (summary.count_flops); a training step only when every layer is
 # per_sample_in_training (no batch norm). Inference ms, the batch whole against split in two,
-# alternating in one process (one-off A/B): LeNet (9.5 MFLOP a sample) at batch 128 7.35 / 5.95,
-# 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16 1.30 / 1.44; small_cnn (0.5) at 1024 19.2 /
-# 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net (57) at 32 46.5 / 37.1.
-# LeNet's training step split / whole: 0.90 at batch 128, 0.96 at 32, 1.07 at 16 (76 MFLOP a part).
-SPLIT_MIN_FLOPS = 150_000_000
+# alternating in one process (one-off A/B, OpenBLAS' Haswell kernels): LeNet (9.5 MFLOP a sample)
+# at batch 128 7.35 / 5.95, 64 3.99 / 3.48, 32 1.78 / 1.67, 24 2.11 / 2.33, 16 1.30 / 1.44;
+# small_cnn (0.5) at 1024 19.2 / 11.6, at 128 1.20 / 1.36; mlp (0.2) at 2048 2.80 / 2.59; food_net
+# (57) at 32 46.5 / 37.1. LeNet's training step split / whole: 0.90 at batch 128, 0.96 at 32, 1.07
+# at 16 (76 MFLOP a part). With OpenBLAS' own (SkylakeX) kernels the products take half the time and
+# the split's fixed costs (the hand-off, the GIL) weigh more: LeNet split / whole at batch 32 (153
+# MFLOP a part), 20 pairs of 20-step windows: inference 1.28 and 1.14, training 1.12 and 1.10 (1.01
+# and 1.01 with the Haswell kernels); at 48, inference 1.09, training 0.96; at 128 inference
+# 0.69-0.78. Hence 200 MFLOP, between LeNet at Keras' default batch of 32 (153) and mlp at 2048 (208).
+SPLIT_MIN_FLOPS = 200_000_000
 # ... and not for a model whose one sample costs more than this: its layers keep both cores busy on
 # their own (Xception, 16.7 GFLOP a sample, split / whole at batch 8: 1.017, 3 of 8 pairs faster).
 SPLIT_MAX_FLOPS_PER_SAMPLE = 1_000_000_000
