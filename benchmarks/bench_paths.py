@@ -23,7 +23,9 @@ Variants, each against the code as it ships:
   of a one-channel input is computed whole, not a piece at a time (``PRODUCT_PIECE_BYTES``):
   LeNet's conv1;
 - ``batch whole``: ``predict`` and the training step never split a batch over the threads
-  (``tichchap.training.SPLIT_MIN_FLOPS``).
+  (``tichchap.training.SPLIT_MIN_FLOPS``);
+- ``chunks unshared``: a part of a split batch builds its im2col chunks at the whole
+  ``CHUNK_COLS_BYTES``, not its share of it (ops/conv.py's ``_chunk_cols_bytes``): food_net's.
 
     python benchmarks/bench_paths.py                       # lenet and small_cnn, 7 rounds
     python benchmarks/bench_paths.py --models food_net --rounds 3
@@ -59,6 +61,7 @@ def variant(name):
     in_tiles, images_inner = conv_pool.POOL_IN_WINOGRAD_TILES, conv_pool.IMAGES_INNER_ONE_CHANNEL
     thin, widening, ratio = conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO
     split_min_flops, piece_bytes = training.SPLIT_MIN_FLOPS, conv_pool.PRODUCT_PIECE_BYTES
+    chunk_bytes = conv._chunk_cols_bytes
     try:
         if name == "im2col":
             config.set_winograd(False)
@@ -80,6 +83,8 @@ def variant(name):
             conv_pool.PRODUCT_PIECE_BYTES = 1 << 62
         elif name == "batch whole":
             training.SPLIT_MIN_FLOPS = float("inf")
+        elif name == "chunks unshared":
+            conv._chunk_cols_bytes = lambda: conv.CHUNK_COLS_BYTES
         yield
     finally:
         config.set_winograd(True)
@@ -88,11 +93,12 @@ def variant(name):
         conv.CHANNEL_MAJOR_CONV_MAX_C_IN, conv.IMAGE_MINOR_MIN_WIDENING, conv.DX_AS_CORRELATION_MIN_RATIO = (
             thin, widening, ratio)
         training.SPLIT_MIN_FLOPS, conv_pool.PRODUCT_PIECE_BYTES = split_min_flops, piece_bytes
+        conv._chunk_cols_bytes = chunk_bytes
 
 
 VARIANTS = ("shipped", "im2col", "layers one by one", "no combined kernel", "pooled outside Winograd's tiles",
             "one-channel rows NHWC", "NHWC thin layers", "dY rows widened", "dX by adds",
-            "one-channel product whole", "batch whole")
+            "one-channel product whole", "batch whole", "chunks unshared")
 
 
 def median_ms(step, calls):

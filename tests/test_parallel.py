@@ -10,7 +10,7 @@ import tichchap
 from tichchap import applications
 from tichchap.activations import ReLU
 from tichchap.errors import ConfigError
-from tichchap.ops import parallel, pool2d_backward, pool2d_forward, reference
+from tichchap.ops import conv as conv_module, parallel, pool2d_backward, pool2d_forward, reference
 
 
 @pytest.fixture
@@ -264,14 +264,18 @@ def test_split_batch_returns_every_parts_result_in_order_each_part_alone_on_a_co
     def work(start, stop):
         inner = set()
         parallel.for_blocks(lambda s, e: inner.add(threading.current_thread().name), 8, nbytes=1)
-        seen.append((threading.current_thread().name, _blas_threads(), inner))
+        seen.append((threading.current_thread().name, _blas_threads(), inner, parallel.parts_at_once(),
+                     conv_module._chunk_cols_bytes()))
         return start, stop
 
     assert parallel.split_batch(work, n, parts) == parallel.blocks(n, parts)
-    names = {name for name, _, _ in seen}
+    names = {name for name, *_ in seen}
     assert "MainThread" in names and len(names) == 2
-    assert all(blas == 1 and inner == {name} for name, blas, inner in seen)  # BLAS and blocks on its own thread
+    assert all(blas == 1 and inner == {name} for name, blas, inner, _, _ in seen)  # BLAS and blocks on its own thread
+    # Two parts at once, each with half the im2col chunk (the cache is the cores' in common).
+    assert all(at_once == 2 and chunk == conv_module.CHUNK_COLS_BYTES // 2 for *_, at_once, chunk in seen)
     assert _blas_threads() == blas_before
+    assert parallel.parts_at_once() == 1 and conv_module._chunk_cols_bytes() == conv_module.CHUNK_COLS_BYTES
 
 
 @needs_openblas

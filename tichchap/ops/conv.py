@@ -123,8 +123,19 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
 # at a time into a buffer that stays in the CPU cache, and rebuilt in the backward pass: measured
 # 1.5x faster than one huge product, and the cache holds the input instead of 9x its size.
 # food_net training step by chunk size: 2 MB 565-580 ms, 4 MB 504, 8 MB 476-493, 16 MB 560-573.
+# A part of a split batch (ops/parallel.py) shares the cache with the others running at once and
+# takes its share of the chunk size: food_net split in two, 4 MiB chunks against 8 (python
+# benchmarks/bench_paths.py --models food_net --paired "chunks unshared" --pairs 16 --steps 2):
+# training 0.812 and inference 0.810 of the time with OpenBLAS' SkylakeX kernels, 0.877 and 0.845
+# with its Haswell ones (10 pairs); 16 MiB a part 1.28 and 1.22. The batch whole at 4 MiB: 1.066
+# and 1.107, hence the share only in a part.
 KEEP_COLS_BYTES = 48 * 2**20
 CHUNK_COLS_BYTES = 8 * 2**20
+
+
+def _chunk_cols_bytes():
+    """This thread's im2col chunk size: CHUNK_COLS_BYTES shared among the parts running at once."""
+    return CHUNK_COLS_BYTES // parallel.parts_at_once()
 
 
 def _col2im_per_offset(dy2d, kernel, out_nhw, strides, dxp):
@@ -260,8 +271,8 @@ def _crop(xp, pads, h, w):
 
 
 def _chunks(n, per_image_bytes):
-    """Image ranges [n0, n1) whose im2col matrices are about CHUNK_COLS_BYTES each."""
-    step = max(1, CHUNK_COLS_BYTES // max(per_image_bytes, 1))
+    """Image ranges [n0, n1) whose im2col matrices are about :func:`_chunk_cols_bytes` each."""
+    step = max(1, _chunk_cols_bytes() // max(per_image_bytes, 1))
     return [(n0, min(n0 + step, n)) for n0 in range(0, n, step)]
 
 
@@ -355,7 +366,7 @@ def _channel_major_cols(xc, kernel_hw, strides, pads, out_hw, ones_row):
     c, n, h, w = xc.shape
     (kh, kw), (sh, sw), ((top, _), (left, _)), (ho, wo) = kernel_hw, strides, pads, out_hw
     rows = kh * kw * c + ones_row
-    step = max(1, min(n, CHUNK_COLS_BYTES // (rows * ho * wo * xc.itemsize)))
+    step = max(1, min(n, _chunk_cols_bytes() // (rows * ho * wo * xc.itemsize)))
     buffer = np.zeros((rows, step, ho, wo), dtype=xc.dtype)
     if ones_row:
         buffer[-1] = 1

@@ -50,7 +50,7 @@ _THREAD_PREFIX = "tichchap-worker"
 _lock = threading.Lock()
 _num_threads = None
 _executor = None
-_part = threading.local()  # .inline: this thread computes one part of a split batch
+_part = threading.local()  # .at_once: this thread computes one of that many parts running at once
 _splitting = threading.Lock()  # held while a split batch runs (BLAS' thread count is the process')
 
 
@@ -221,8 +221,14 @@ def _openblas_threads():
 def runs_inline():
     """Whether :func:`for_blocks` runs every step inline here, whatever its size: one thread, or
     this thread computing a block or a part of a split batch."""
-    return (get_num_threads() == 1 or getattr(_part, "inline", False)
+    return (get_num_threads() == 1 or parts_at_once() > 1
             or threading.current_thread().name.startswith(_THREAD_PREFIX))
+
+
+def parts_at_once():
+    """How many parts of a split batch run at once, this thread's among them (1 outside a split):
+    each then has that share of the cores' common cache (ops/conv.py's im2col chunks)."""
+    return getattr(_part, "at_once", 1)
 
 
 def can_split_batch():
@@ -250,14 +256,14 @@ def split_batch(work, n, parts):
 def _run_split(work, ranges):
     get_blas_threads, set_blas_threads = _openblas_threads()
 
+    runs = blocks(len(ranges), get_num_threads())
+
     def run(first, last):  # parts first..last-1, on this thread
-        _part.inline = True
+        _part.at_once = len(runs)
         try:
             return [work(*ranges[i]) for i in range(first, last)]
         finally:
-            _part.inline = False
-
-    runs = blocks(len(ranges), get_num_threads())
+            _part.at_once = 1
     blas_threads = get_blas_threads()
     set_blas_threads(1)
     try:
