@@ -6,7 +6,8 @@ Each case runs in a fresh interpreter, because both settings act when NumPy/Open
   product, on 1 and 2 threads, with OpenBLAS' default idle wait and with the short one.
 - ``lenet step``: one LeNet training step (batch 128, Adam) on 1 and 2 threads, with glibc as it
   is and with freed blocks kept for reuse; page faults per step from getrusage.
-- ``matmul``: NumPy's float32 2048^3 product under OPENBLAS_CORETYPE as set, unset, and SkylakeX.
+- ``matmul``: NumPy's float32 2048^3 product with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as set,
+  both unset (OpenBLAS' own choice), and OPENBLAS_CORETYPE=SkylakeX with OPENBLAS_L2_SIZE as set.
 
     python benchmarks/bench_runtime.py
     python benchmarks/bench_runtime.py --train-steps lenet 200   # just train, for a profiler:
@@ -111,7 +112,7 @@ def main():
     if sys.argv[1:2] == ["--train-steps"]:
         train_steps(sys.argv[2], int(sys.argv[3]))
         return
-    as_set = os.environ.get("OPENBLAS_CORETYPE")
+    as_set = ", ".join(f"{name}={os.environ.get(name)}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
     print("| case | setting | 1 thread | 2 threads |\n|---|---|---:|---:|")
     for label, timeout in (("OpenBLAS' default idle wait", "28"), ("OPENBLAS_THREAD_TIMEOUT=12", "12")):
         r = run(RELU_AFTER_PRODUCT, OPENBLAS_THREAD_TIMEOUT=timeout)
@@ -120,9 +121,11 @@ def main():
         r = run(LENET_STEP, TICHCHAP_MALLOC_TUNING=tuning)
         print(f"| LeNet training step (ms; page faults/step) | {label} | {r['1'][0]:.1f}; {r['1'][1]:.0f} | "
               f"{r['2'][0]:.1f}; {r['2'][1]:.0f} |")
-    print("\n| OPENBLAS_CORETYPE | float32 2048^3 product, 2 threads (GFLOP/s) |\n|---|---:|")
-    for label, coretype in ((f"as set ({as_set})", as_set), ("unset", None), ("SkylakeX", "SkylakeX")):
-        print(f"| {label} | {run(MATMUL, OPENBLAS_CORETYPE=coretype):.0f} |")
+    print("\n| OpenBLAS' kernels | float32 2048^3 product, 2 threads (GFLOP/s) |\n|---|---:|")
+    for label, changes in ((f"as set ({as_set})", {}),
+                           ("both unset", {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None}),
+                           ("OPENBLAS_CORETYPE=SkylakeX", {"OPENBLAS_CORETYPE": "SkylakeX"})):
+        print(f"| {label} | {run(MATMUL, **changes):.0f} |")
 
 
 if __name__ == "__main__":
