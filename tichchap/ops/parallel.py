@@ -255,7 +255,6 @@ def split_batch(work, n, parts):
 
 def _run_split(work, ranges):
     get_blas_threads, set_blas_threads = _openblas_threads()
-
     runs = blocks(len(ranges), get_num_threads())
 
     def run(first, last):  # parts first..last-1, on this thread
@@ -264,6 +263,7 @@ def _run_split(work, ranges):
             return [work(*ranges[i]) for i in range(first, last)]
         finally:
             _part.at_once = 1
+
     blas_threads = get_blas_threads()
     set_blas_threads(1)
     try:
